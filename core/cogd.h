@@ -1,0 +1,184 @@
+/* cogd core: the one internal header.  Every core type and every function
+ * one core file offers another is declared here.  Plugins never include
+ * it: they see only <cogd/plugin.h>. */
+#ifndef COGD_CORE_H
+#define COGD_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cogd/plugin.h"
+#include "list.h"
+
+#ifndef COG_PRINTF
+#define COG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#endif
+
+/* ---------------------------------------------------------------- log.c */
+void cog_log_set_level(cog_log_level_t level);
+cog_log_level_t cog_log_get_level(void);
+int cog_log_enabled(cog_log_level_t level);
+/* target: "stderr", "none", or a file path.  Returns COG_OK or COG_ERROR. */
+int cog_log_open(const char *target);
+int cog_log_reopen(void);
+void cog_log_close(void);
+void cog_logv(const char *who, cog_log_level_t level, const char *fmt, va_list ap);
+void cog_log(cog_log_level_t level, const char *fmt, ...) COG_PRINTF(2, 3);
+const char *cog_log_level_name(cog_log_level_t level);
+/* Parse "ERROR", "info", ...; returns -1 when unknown. */
+int cog_log_level_parse(const char *name);
+
+#define cog_err(...) cog_log(COG_LOG_ERROR, __VA_ARGS__)
+#define cog_warn(...) cog_log(COG_LOG_WARNING, __VA_ARGS__)
+#define cog_notice(...) cog_log(COG_LOG_NOTICE, __VA_ARGS__)
+#define cog_info(...) cog_log(COG_LOG_INFO, __VA_ARGS__)
+#define cog_debug(...) \
+  do { if (cog_log_enabled(COG_LOG_DEBUG)) cog_log(COG_LOG_DEBUG, __VA_ARGS__); } while (0)
+
+/* ------------------------------------------------------------- options.c */
+/* A registry of option tables (the core's and each plugin's) and the
+ * values given.  Values are strings owned by the registry. */
+typedef struct cog_opts cog_opts_t;
+
+cog_opts_t *cog_opts_new(void);
+void cog_opts_free(cog_opts_t *o);
+/* owner: a name for help grouping ("core", "plugin sqlite").  The table is
+ * borrowed and must outlive the registry. */
+int cog_opts_add_table(cog_opts_t *o, const char *owner, const cog_option_t *table);
+/* Parse argv[1..].  Unknown options are errors unless allow_unknown
+ * (first pass, before plugins are known).  Prints a message on error and
+ * returns COG_EINVAL. */
+int cog_opts_parse(cog_opts_t *o, int argc, char **argv, int allow_unknown);
+/* Set one value as if given on the command line ("name", "value"). */
+int cog_opts_set(cog_opts_t *o, const char *name, const char *value);
+/* Value given, else the default, else NULL. */
+const char *cog_opts_get(const cog_opts_t *o, const char *name);
+int cog_opts_given(const cog_opts_t *o, const char *name);
+/* Integer value; returns COG_EINVAL (after logging) if not an integer. */
+int cog_opts_get_int(const cog_opts_t *o, const char *name, long long *out);
+void cog_opts_help(const cog_opts_t *o, FILE *out);
+/* Every option with a value or default, "name = value", for --check-args. */
+void cog_opts_dump(const cog_opts_t *o, FILE *out);
+
+/* -------------------------------------------------------------- loop.c */
+int cog_loop_init(void);
+void cog_loop_free(void);
+struct event_base *cog_loop_base(void);
+/* Run until cog_loop_stop().  Deferred callbacks run after every turn. */
+int cog_loop_run(void);
+void cog_loop_stop(void);
+int cog_loop_stopping(void);
+int cog_defer(cog_defer_fn fn, void *arg);
+/* Run the deferred callbacks now (used by tests and at shut-down). */
+void cog_defer_run(void);
+cog_timer_t *cog_timer_add(uint64_t ms, cog_timer_fn fn, void *arg);
+void cog_timer_cancel(cog_timer_t *t);
+uint64_t cog_now_ms(void);
+int64_t cog_unix_time(void);
+
+/* ------------------------------------------------------------ listen.c */
+typedef struct cog_listen_cfg {
+  int backlog;
+  int keepalive;
+  int keepalive_idle, keepalive_interval, keepalive_count; /* -1: system */
+} cog_listen_cfg_t;
+extern cog_listen_cfg_t cog_listen_settings;
+int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
+               cog_listener_t **out);
+void cog_listener_enable(cog_listener_t *l, int on);
+void cog_listener_free(cog_listener_t *l);
+/* Port actually bound by the first socket of l (for port 0). */
+int cog_listener_port(const cog_listener_t *l);
+
+/* ------------------------------------------------------------ plugin.c */
+struct cog_plugin_ref {
+  char *path;                 /* file it was loaded from                */
+  char *name;                 /* copied from the descriptor             */
+  const cog_plugin_t *desc;   /* points into the loaded object          */
+  void *handle;               /* lt_dlhandle                            */
+  void *state;                /* plugin's state after init              */
+  int initialised;
+  struct cog_plugin_ref *next;
+};
+typedef struct cog_plugin_ref cog_plugin_ref_t;
+
+/* Load and check one file.  On refusal, logs a message naming the file
+ * and why, and returns NULL. */
+cog_plugin_ref_t *cog_plugin_load(const char *path, char *err, size_t errlen);
+/* Load every plugin found in a ':'-separated list of directories.
+ * Refused files are logged at warning level and skipped. */
+int cog_plugins_scan(const char *dirs);
+cog_plugin_ref_t *cog_plugins_list(void);
+cog_plugin_ref_t *cog_plugin_find(cog_plugin_kind_t kind, const char *name);
+/* Names of the installed plugins of a kind, ", "-separated (static buf). */
+const char *cog_plugin_names(cog_plugin_kind_t kind);
+int cog_plugin_init(cog_plugin_ref_t *p);
+void cog_plugins_fini(void);
+void cog_plugins_unload(void);
+/* Refusals recorded during the scan, looked up by requested name, so that
+ * "-q foo" can say why foo was refused.  NULL when none. */
+const char *cog_plugin_refusal(const char *name);
+
+/* -------------------------------------------------------------- host.c */
+extern const cog_host_t cog_host;
+extern cog_opts_t *cog_options;   /* the process's option registry */
+
+/* ------------------------------------------------------------ engine.c */
+typedef struct cog_engine_cfg {
+  uint32_t job_retries;     /* 0 = unlimited                            */
+  uint32_t worker_wakeup;   /* 0 = all                                  */
+  int round_robin;
+  const char *host;         /* for job handles                          */
+} cog_engine_cfg_t;
+
+int cog_engine_init(const cog_engine_cfg_t *cfg);
+void cog_engine_free(void);
+/* Attach a queue plugin (NULL: in-memory only). */
+void cog_engine_set_queue(const cog_queue_ops_t *ops, void *state);
+/* Replay the queue into the engine. */
+int cog_engine_replay(void);
+/* Totals for graceful shutdown and metrics. */
+uint64_t cog_engine_running_jobs(void);
+uint64_t cog_engine_pending_commits(void);
+/* Commit whatever is buffered now (end of turn does it by itself). */
+void cog_engine_commit_now(void);
+/* Graceful shutdown: refuse new jobs, hand out no more work. */
+void cog_engine_drain(void);
+const char *cog_engine_handle_prefix(void);
+int cog_engine_set_maxqueue(const char *fn, size_t len, const int32_t max[COG_PRIO_COUNT]);
+
+cog_peer_t *cog_peer_open(const cog_peer_ops_t *ops, void *ctx, const cog_peer_info_t *info);
+void cog_peer_close(cog_peer_t *p);
+int cog_peer_set_id(cog_peer_t *p, const char *id, size_t len);
+int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *handle_out, size_t *handle_len);
+int cog_can_do(cog_peer_t *p, const char *fn, size_t len, uint32_t timeout_ms);
+int cog_cant_do(cog_peer_t *p, const char *fn, size_t len);
+void cog_reset_abilities(cog_peer_t *p);
+int cog_grab(cog_peer_t *p, cog_assignment_t *out);
+void cog_pre_sleep(cog_peer_t *p);
+int cog_work(cog_peer_t *p, const cog_event_t *ev);
+int cog_job_status(const char *handle, size_t len, cog_job_status_t *out);
+int cog_job_status_unique(const char *unique, size_t len, cog_job_status_t *out);
+void cog_commit_done(cog_commit_t *c, int rc, const char *msg);
+void cog_foreach_function(void (*fn)(void *, const cog_function_info_t *), void *arg);
+void cog_foreach_peer(void (*fn)(void *, const cog_peer_view_t *), void *arg);
+void cog_foreach_job(void (*fn)(void *, const cog_job_view_t *), void *arg);
+
+/* Text for a COG_E* code ("QUEUE_ERROR"-style names are the binary
+ * protocol's business; this is for logs). */
+const char *cog_strerror(int rc);
+
+/* ------------------------------------------------------------ daemon.c */
+/* Detach: fork twice; the original process waits for cog_daemon_ready()
+ * or an early exit of the daemon and exits with its status. */
+int cog_daemonize(void);
+void cog_daemon_ready(int status);
+int cog_pidfile_write(const char *path);
+void cog_pidfile_remove(void);
+int cog_drop_privileges(const char *user);
+
+#define COG_VERSION PACKAGE_VERSION
+
+#endif

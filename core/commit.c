@@ -1,0 +1,252 @@
+/* Group commit with the persistent queue plugin.
+ *
+ * Enqueues and dones made during one loop turn are buffered by the plugin;
+ * at the end of the turn one commit covers them all.  Jobs enqueued in a
+ * batch stay PENDING (not runnable, not acknowledged) until the plugin
+ * reports the batch durable through commit_done(); then they become
+ * runnable and every submitter waiting on them gets its answer.  Batches
+ * are answered in the order they were started.
+ *
+ * A batch remembers job sequence numbers, not pointers: a job upgraded to
+ * background while it runs may end before its batch commits. */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cog_commit {
+  cog_link_t link;
+  uint64_t *seqs;
+  size_t n;
+  int finished;
+  int rc;
+  char *msg;
+};
+
+static uint64_t *batch_seqs;
+static size_t batch_n, batch_cap;
+
+static void turn_end(void *arg);
+
+void cog_commit_schedule(void)
+{
+  if (!cog_E.commit_scheduled) {
+    cog_E.commit_scheduled = 1;
+    if (cog_defer(turn_end, NULL) != COG_OK) {
+      cog_E.commit_scheduled = 0;
+      cog_log(COG_LOG_ERROR, "cannot schedule a queue commit");
+    }
+  }
+}
+
+int cog_commit_enqueue(cog_job_t *j)
+{
+  if (batch_n == batch_cap) {
+    size_t cap = batch_cap ? batch_cap * 2 : 256;
+    uint64_t *s = realloc(batch_seqs, cap * sizeof(*s));
+    if (s == NULL)
+      return COG_ENOMEM;
+    batch_seqs = s;
+    batch_cap = cap;
+  }
+  cog_qjob_t q;
+  cog_job_to_qjob(j, &q);
+  int rc = cog_E.qops->enqueue(cog_E.qstate, &q);
+  if (rc != COG_OK) {
+    cog_log(COG_LOG_ERROR, "persistent queue refused a job of %s: %s", j->fn->name,
+            cog_strerror(rc));
+    return COG_EQUEUE;
+  }
+  batch_seqs[batch_n++] = j->seq;
+  cog_E.batch_dirty = 1;
+  cog_commit_schedule();
+  return COG_OK;
+}
+
+void cog_commit_done_job(cog_job_t *j)
+{
+  if (cog_E.qops == NULL)
+    return;
+  cog_qjob_t q;
+  cog_job_to_qjob(j, &q);
+  int rc = cog_E.qops->done(cog_E.qstate, &q);
+  if (rc != COG_OK)
+    cog_log(COG_LOG_ERROR, "persistent queue could not remove a job of %s (%s): it may run again "
+            "after a restart", j->fn->name, cog_strerror(rc));
+  j->flags &= (uint8_t)~COG_JOB_STORED;
+  cog_E.batch_dirty = 1;
+  cog_commit_schedule();
+}
+
+static void turn_end(void *arg)
+{
+  (void)arg;
+  cog_E.commit_scheduled = 0;
+  if (!cog_E.batch_dirty || cog_E.qops == NULL)
+    return;
+  cog_commit_t *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    cog_log(COG_LOG_ERROR, "out of memory starting a queue commit; retrying next turn");
+    cog_commit_schedule();
+    return;
+  }
+  c->seqs = batch_seqs;
+  c->n = batch_n;
+  batch_seqs = NULL;
+  batch_n = batch_cap = 0;
+  cog_E.batch_dirty = 0;
+  cog_list_push_tail(&cog_E.inflight, &c->link);
+  cog_E.ncommits_inflight++;
+  cog_E.qops->commit(cog_E.qstate, c);
+}
+
+void cog_engine_commit_now(void)
+{
+  turn_end(NULL);
+}
+
+static void answer(cog_job_t *j, int rc)
+{
+  char h[COG_HANDLE_MAX + 1];
+  int hl = cog_job_format_handle(j, h, sizeof(h));
+  cog_link_t *l, *t;
+  cog_list_foreach_safe(l, t, &j->acks) {
+    cog_ack_t *a = cog_container_of(l, cog_ack_t, jlink);
+    cog_peer_t *p = a->peer;
+    uint64_t cookie = a->cookie;
+    cog_list_remove(&a->jlink);
+    cog_list_remove(&a->plink);
+    free(a);
+    if (rc == COG_OK)
+      p->ops->submitted(p->ctx, cookie, COG_OK, h, (size_t)hl);
+    else
+      p->ops->submitted(p->ctx, cookie, rc, NULL, 0);
+  }
+}
+
+static void apply(cog_commit_t *c)
+{
+  for (size_t i = 0; i < c->n; i++) {
+    cog_job_t *j = cog_job_by_handle_seq(c->seqs[i]);
+    if (j == NULL)
+      continue;
+    if (c->rc == COG_OK) {
+      if (j->state == COG_JOB_PENDING) {
+        j->fn->npending--;
+        j->state = 0;
+        j->flags |= COG_JOB_STORED;
+        cog_job_make_ready(j);
+      }
+      answer(j, COG_OK);
+    } else {
+      answer(j, COG_EQUEUE);
+      if (j->state == COG_JOB_PENDING) {
+        j->fn->npending--;
+        j->state = 0;
+        j->fn->submitted--;
+        /* Coalesced foreground submitters were answered with the error
+         * above: they never got a handle, so no event follows. */
+        cog_job_free(j);
+      } else {
+        j->flags &= (uint8_t)~COG_JOB_STORED;
+      }
+    }
+  }
+}
+
+void cog_commit_done(cog_commit_t *c, int rc, const char *msg)
+{
+  c->finished = 1;
+  c->rc = rc;
+  if (rc != COG_OK)
+    cog_log(COG_LOG_ERROR, "persistent queue commit of %zu job(s) failed: %s", c->n,
+            msg ? msg : cog_strerror(rc));
+  /* Answer in order: a later batch waits for the earlier ones. */
+  cog_link_t *l;
+  while ((l = cog_list_first(&cog_E.inflight)) != NULL) {
+    cog_commit_t *h = cog_container_of(l, cog_commit_t, link);
+    if (!h->finished)
+      break;
+    cog_list_remove(&h->link);
+    cog_E.ncommits_inflight--;
+    apply(h);
+    free(h->seqs);
+    free(h->msg);
+    free(h);
+  }
+}
+
+void cog_commit_abort_all(void)
+{
+  cog_link_t *l;
+  while ((l = cog_list_first(&cog_E.inflight)) != NULL) {
+    cog_commit_t *h = cog_container_of(l, cog_commit_t, link);
+    cog_list_remove(&h->link);
+    free(h->seqs);
+    free(h);
+  }
+  cog_E.ncommits_inflight = 0;
+  free(batch_seqs);
+  batch_seqs = NULL;
+  batch_n = batch_cap = 0;
+}
+
+/* ------------------------------------------------------------- replay */
+
+static int replay_add(void *ctx, const cog_qjob_t *q)
+{
+  size_t *count = ctx;
+  if (q->function_len == 0 || q->function_len > COG_FUNCTION_MAX ||
+      q->unique_len > COG_UNIQUE_MAX || q->reducer_len > COG_FUNCTION_MAX ||
+      (int)q->priority < 0 || q->priority >= COG_PRIO_COUNT) {
+    cog_log(COG_LOG_WARNING, "replay: skipping a malformed stored job (id %llu)",
+            (unsigned long long)q->id);
+    return COG_EINVAL;
+  }
+  cog_fn_t *fn = cog_fn_get(q->function, q->function_len);
+  if (fn == NULL)
+    return COG_ENOMEM;
+  if (cog_job_by_unique(fn, q->unique, q->unique_len, q->data, q->data_len)) {
+    cog_log(COG_LOG_WARNING, "replay: job %llu of %s duplicates unique '%.*s': dropped from the "
+            "queue", (unsigned long long)q->id, fn->name, (int)q->unique_len, q->unique);
+    int rc = cog_E.qops->done(cog_E.qstate, q);
+    if (rc == COG_OK) {
+      cog_E.batch_dirty = 1;
+      cog_commit_schedule();
+    }
+    return COG_EEXISTS;
+  }
+  if (q->id >= cog_E.next_seq)
+    cog_E.next_seq = q->id + 1;
+  cog_submit_t s = {
+    .function = q->function, .function_len = q->function_len,
+    .unique = q->unique, .unique_len = q->unique_len,
+    .reducer = q->reducer, .reducer_len = q->reducer_len,
+    .data = q->data, .data_len = q->data_len,
+    .priority = q->priority, .background = 1, .when = q->when,
+  };
+  cog_job_t *j = cog_job_new(fn, &s);
+  if (j == NULL)
+    return COG_ENOMEM;
+  j->store_id = q->id;
+  j->flags |= COG_JOB_STORED;
+  fn->submitted++;
+  cog_job_index_unique(j);
+  cog_job_make_ready(j);
+  (*count)++;
+  return COG_OK;
+}
+
+int cog_engine_replay(void)
+{
+  if (cog_E.qops == NULL)
+    return COG_OK;
+  size_t count = 0;
+  int rc = cog_E.qops->replay(cog_E.qstate, replay_add, &count);
+  if (rc != COG_OK) {
+    cog_log(COG_LOG_ERROR, "persistent queue replay failed: %s", cog_strerror(rc));
+    return rc;
+  }
+  cog_log(COG_LOG_NOTICE, "replayed %zu job(s) from the persistent queue", count);
+  return COG_OK;
+}

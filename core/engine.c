@@ -1,0 +1,638 @@
+/* The job engine: endpoints (peers), submissions, worker abilities,
+ * grabbing, work reports and status.  Everything runs on the loop thread;
+ * no call blocks.  See docs/HACKING.md for the data structures. */
+#include "engine.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+cog_engine_t cog_E;
+
+/* --------------------------------------------------------------- setup */
+
+int cog_engine_init(const cog_engine_cfg_t *cfg)
+{
+  memset(&cog_E, 0, sizeof(cog_E));
+  cog_E.cfg = *cfg;
+  cog_hash_init(&cog_E.functions);
+  cog_hash_init(&cog_E.jobs);
+  cog_hash_init(&cog_E.uniques);
+  cog_list_init(&cog_E.peers);
+  cog_list_init(&cog_E.batch);
+  cog_list_init(&cog_E.inflight);
+  /* Handle numbers start at the start-up time in microseconds, so they
+   * never repeat across restarts while fewer than a million jobs a second
+   * are submitted on average over the uptime. */
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  cog_E.next_seq = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+  /* "H:" host ":" digits must fit in COG_HANDLE_MAX with 20 digits. */
+  const char *host = cfg->host && *cfg->host ? cfg->host : "localhost";
+  size_t hl = strlen(host);
+  if (hl > COG_HANDLE_MAX - 24)
+    hl = COG_HANDLE_MAX - 24;
+  cog_E.prefix_len = (size_t)snprintf(cog_E.prefix, sizeof(cog_E.prefix), "H:%.*s:", (int)hl, host);
+  return COG_OK;
+}
+
+static void job_free_cb(cog_hnode_t *n, void *arg)
+{
+  (void)arg;
+  cog_job_t *j = cog_container_of(n, cog_job_t, hnode);
+  if (j->timer)
+    cog_timer_cancel(j->timer);
+  /* listeners/acks belong to peers closed before this point */
+  free(j);
+}
+
+void cog_engine_free(void)
+{
+  cog_link_t *l, *t;
+  cog_list_foreach_safe(l, t, &cog_E.peers) {
+    cog_peer_t *p = cog_container_of(l, cog_peer_t, all);
+    cog_peer_close(p);
+  }
+  cog_commit_abort_all();
+  if (cog_E.heap_timer)
+    cog_timer_cancel(cog_E.heap_timer);
+  cog_hash_foreach(&cog_E.jobs, job_free_cb, NULL);
+  cog_hash_free(&cog_E.jobs);
+  cog_hash_free(&cog_E.uniques);
+  cog_fn_free_all();
+  free(cog_E.heap);
+  memset(&cog_E, 0, sizeof(cog_E));
+}
+
+void cog_engine_set_queue(const cog_queue_ops_t *ops, void *state)
+{
+  cog_E.qops = ops;
+  cog_E.qstate = state;
+}
+
+void cog_engine_drain(void) { cog_E.draining = 1; }
+
+const char *cog_engine_handle_prefix(void) { return cog_E.prefix; }
+uint64_t cog_engine_running_jobs(void) { return cog_E.running; }
+uint64_t cog_engine_pending_commits(void) { return cog_E.ncommits_inflight; }
+
+int cog_engine_set_maxqueue(const char *name, size_t len, const int32_t max[COG_PRIO_COUNT])
+{
+  cog_fn_t *f = cog_fn_find(name, len);
+  if (f == NULL)
+    return COG_ENOTFOUND;
+  for (int i = 0; i < COG_PRIO_COUNT; i++)
+    f->maxqueue[i] = max[i] > 0 ? max[i] : 0;
+  return COG_OK;
+}
+
+const char *cog_strerror(int rc)
+{
+  switch (rc) {
+  case COG_OK: return "ok";
+  case COG_ERROR: return "error";
+  case COG_AGAIN: return "in progress";
+  case COG_DECLINED: return "declined";
+  case COG_ENOMEM: return "out of memory";
+  case COG_EINVAL: return "invalid argument";
+  case COG_ENOTFOUND: return "not found";
+  case COG_EQUEUEFULL: return "job queue is full";
+  case COG_EQUEUE: return "persistent queue error";
+  case COG_ETOOLARGE: return "argument too large";
+  case COG_EEXISTS: return "already exists";
+  case COG_EUNSUPPORTED: return "not supported";
+  case COG_ESHUTDOWN: return "server shutting down";
+  default: return "unknown error";
+  }
+}
+
+/* --------------------------------------------------------------- peers */
+
+cog_peer_t *cog_peer_open(const cog_peer_ops_t *ops, void *ctx, const cog_peer_info_t *info)
+{
+  cog_peer_t *p = calloc(1, sizeof(*p));
+  if (p == NULL)
+    return NULL;
+  p->ops = ops;
+  p->ctx = ctx;
+  cog_list_init(&p->abilities);
+  cog_list_init(&p->running);
+  cog_list_init(&p->listening);
+  cog_list_init(&p->acks);
+  p->fd = info ? info->fd : -1;
+  p->protocol = info && info->protocol ? info->protocol : "-";
+  p->address = strdup(info && info->address ? info->address : "-");
+  if (p->address == NULL) {
+    free(p);
+    return NULL;
+  }
+  cog_list_push_tail(&cog_E.peers, &p->all);
+  return p;
+}
+
+static void ability_free(cog_ability_t *a)
+{
+  cog_list_remove(&a->plink);
+  cog_list_remove(&a->flink);
+  if (cog_linked(&a->slink)) {
+    cog_list_remove(&a->slink);
+    a->fn->nsleeping--;
+  }
+  a->fn->nworkers--;
+  a->peer->nabilities--;
+  free(a);
+}
+
+void cog_peer_close(cog_peer_t *p)
+{
+  cog_link_t *l, *t;
+  /* Jobs it was running go back to their queues (or fail, per -j). */
+  cog_list_foreach_safe(l, t, &p->running) {
+    cog_job_t *j = cog_container_of(l, cog_job_t, wlink);
+    cog_job_lost(j, "worker disconnected");
+  }
+  cog_list_foreach_safe(l, t, &p->abilities)
+    ability_free(cog_container_of(l, cog_ability_t, plink));
+  /* Answers it was waiting for are dropped; the jobs go on. */
+  cog_list_foreach_safe(l, t, &p->acks) {
+    cog_ack_t *a = cog_container_of(l, cog_ack_t, plink);
+    cog_list_remove(&a->jlink);
+    cog_list_remove(&a->plink);
+    free(a);
+  }
+  /* Foreground jobs nobody listens to any more are dropped; a running one
+   * finishes and its result is discarded.  Background jobs stay. */
+  cog_list_foreach_safe(l, t, &p->listening) {
+    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, plink);
+    cog_job_t *j = n->job;
+    cog_list_remove(&n->jlink);
+    cog_list_remove(&n->plink);
+    free(n);
+    j->nclients--;
+    if (cog_list_empty(&j->listeners) && !(j->flags & COG_JOB_BG)) {
+      if (j->state == COG_JOB_RUNNING)
+        j->flags |= COG_JOB_IGNORE;
+      else if (j->state != COG_JOB_PENDING)
+        cog_job_finish(j, NULL);
+    }
+  }
+  cog_list_remove(&p->all);
+  free(p->address);
+  free(p->client_id);
+  free(p->fnames);
+  free(p);
+}
+
+int cog_peer_set_id(cog_peer_t *p, const char *id, size_t len)
+{
+  if (len > COG_CLIENT_ID_MAX)
+    return COG_ETOOLARGE;
+  char *c = malloc(len + 1);
+  if (c == NULL)
+    return COG_ENOMEM;
+  /* Whitespace would break the `workers` listing: drop it, as the Perl
+   * server does. */
+  size_t k = 0;
+  for (size_t i = 0; i < len; i++)
+    if (id[i] != ' ' && id[i] != '\t' && id[i] != '\r' && id[i] != '\n' && id[i] != '\0')
+      c[k++] = id[i];
+  c[k] = '\0';
+  free(p->client_id);
+  p->client_id = k ? c : NULL;
+  if (!k)
+    free(c);
+  return COG_OK;
+}
+
+/* ------------------------------------------------------------- submit */
+
+static int attach_listener(cog_job_t *j, cog_peer_t *p)
+{
+  cog_lnode_t *n = malloc(sizeof(*n));
+  if (n == NULL)
+    return COG_ENOMEM;
+  n->job = j;
+  n->peer = p;
+  cog_list_push_tail(&j->listeners, &n->jlink);
+  cog_list_push_tail(&p->listening, &n->plink);
+  j->nclients++;
+  return COG_OK;
+}
+
+static int add_ack(cog_job_t *j, cog_peer_t *p, uint64_t cookie)
+{
+  cog_ack_t *a = malloc(sizeof(*a));
+  if (a == NULL)
+    return COG_ENOMEM;
+  a->job = j;
+  a->peer = p;
+  a->cookie = cookie;
+  cog_list_push_tail(&j->acks, &a->jlink);
+  cog_list_push_tail(&p->acks, &a->plink);
+  return COG_AGAIN;
+}
+
+static int handle_out(const cog_job_t *j, char *out, size_t *len)
+{
+  int n = cog_job_format_handle(j, out, COG_HANDLE_MAX + 1);
+  if (n < 0)
+    return COG_ERROR;
+  *len = (size_t)n;
+  return COG_OK;
+}
+
+int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
+{
+  if (s->function_len == 0 || s->priority < 0 || s->priority >= COG_PRIO_COUNT)
+    return COG_EINVAL;
+  if (s->function_len > COG_FUNCTION_MAX || s->unique_len > COG_UNIQUE_MAX ||
+      s->reducer_len > COG_FUNCTION_MAX)
+    return COG_ETOOLARGE;
+  if (cog_E.draining || cog_loop_stopping())
+    return COG_ESHUTDOWN;
+  cog_fn_t *fn = cog_fn_get(s->function, s->function_len);
+  if (fn == NULL)
+    return COG_ENOMEM;
+
+  cog_job_t *j = cog_job_by_unique(fn, s->unique, s->unique_len, s->data, s->data_len);
+  if (j) {
+    /* Coalesce: the submitter gets the running job's handle; a foreground
+     * submitter also gets its results.  A background submit onto a
+     * foreground job makes the job background (and durable), so the job
+     * outlives its first client as the second submitter was promised. */
+    if (!s->background) {
+      int rc = attach_listener(j, p);
+      if (rc)
+        return rc;
+    }
+    if (s->background && !(j->flags & COG_JOB_BG)) {
+      if (cog_E.qops) {
+        j->flags |= COG_JOB_BG;
+        if (cog_commit_enqueue(j) != COG_OK) {
+          j->flags &= (uint8_t)~COG_JOB_BG;
+          return COG_EQUEUE;
+        }
+        j->flags |= COG_JOB_STORED;
+        j->flags &= (uint8_t)~COG_JOB_IGNORE;
+        return add_ack(j, p, s->cookie);
+      }
+      j->flags |= COG_JOB_BG;
+      j->flags &= (uint8_t)~COG_JOB_IGNORE;
+    }
+    if (j->state == COG_JOB_PENDING)
+      return add_ack(j, p, s->cookie);
+    return handle_out(j, hout, hlen);
+  }
+
+  /* maxqueue counts queued and running jobs of all priorities, checked
+   * against the limit of the new job's priority (gearmand's rule). */
+  int32_t max = fn->maxqueue[s->priority];
+  if (max > 0 && cog_fn_total(fn) >= (uint32_t)max)
+    return COG_EQUEUEFULL;
+
+  j = cog_job_new(fn, s);
+  if (j == NULL)
+    return COG_ENOMEM;
+  fn->submitted++;
+  if (!s->background && attach_listener(j, p) != COG_OK) {
+    cog_job_free(j);
+    return COG_ENOMEM;
+  }
+  if ((j->flags & COG_JOB_BG) && cog_E.qops) {
+    int rc = cog_commit_enqueue(j);
+    if (rc != COG_OK) {
+      fn->submitted--;
+      cog_job_free(j);
+      return rc;
+    }
+    j->state = COG_JOB_PENDING;
+    fn->npending++;
+    cog_job_index_unique(j);
+    /* On ENOMEM the job is still committed and runs; only the answer is
+     * lost, and the client sees an error. */
+    return add_ack(j, p, s->cookie);
+  }
+  cog_job_index_unique(j);
+  int rc = handle_out(j, hout, hlen);
+  cog_job_make_ready(j);
+  return rc;
+}
+
+/* ----------------------------------------------------------- workers */
+
+static cog_ability_t *find_ability(cog_peer_t *p, const char *name, size_t len)
+{
+  cog_link_t *l;
+  for (l = p->abilities.next; l != &p->abilities; l = l->next) {
+    cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
+    if (a->fn->name_len == len && memcmp(a->fn->name, name, len) == 0)
+      return a;
+  }
+  return NULL;
+}
+
+int cog_can_do(cog_peer_t *p, const char *name, size_t len, uint32_t timeout_ms)
+{
+  if (len == 0)
+    return COG_EINVAL;
+  if (len > COG_FUNCTION_MAX)
+    return COG_ETOOLARGE;
+  cog_ability_t *a = find_ability(p, name, len);
+  if (a) {
+    a->timeout_ms = timeout_ms;
+    return COG_OK;
+  }
+  cog_fn_t *fn = cog_fn_get(name, len);
+  if (fn == NULL || (a = calloc(1, sizeof(*a))) == NULL)
+    return COG_ENOMEM;
+  a->fn = fn;
+  a->peer = p;
+  a->timeout_ms = timeout_ms;
+  cog_list_init(&a->slink);
+  cog_list_push_tail(&p->abilities, &a->plink);
+  cog_list_push_tail(&fn->workers, &a->flink);
+  fn->nworkers++;
+  p->nabilities++;
+  free(p->fnames);
+  p->fnames = NULL;
+  if (p->sleeping) {
+    cog_list_push_tail(&fn->sleepers, &a->slink);
+    fn->nsleeping++;
+    if (fn->nqueued[0] + fn->nqueued[1] + fn->nqueued[2]) {
+      cog_peer_unsleep(p);
+      p->ops->wake(p->ctx);
+    }
+  }
+  return COG_OK;
+}
+
+/* CANT_DO and RESET_ABILITIES only change what the worker will be given
+ * next: a job it is running stays its own (the Perl server's behaviour;
+ * gearmand requeues it, which runs it twice). */
+int cog_cant_do(cog_peer_t *p, const char *name, size_t len)
+{
+  cog_ability_t *a = find_ability(p, name, len);
+  if (a == NULL)
+    return COG_ENOTFOUND;
+  ability_free(a);
+  free(p->fnames);
+  p->fnames = NULL;
+  return COG_OK;
+}
+
+void cog_reset_abilities(cog_peer_t *p)
+{
+  cog_link_t *l, *t;
+  cog_list_foreach_safe(l, t, &p->abilities)
+    ability_free(cog_container_of(l, cog_ability_t, plink));
+  free(p->fnames);
+  p->fnames = NULL;
+}
+
+static void timeout_fire(void *arg)
+{
+  cog_job_t *j = arg;
+  j->timer = NULL;
+  cog_job_lost(j, "CAN_DO_TIMEOUT expired");
+}
+
+/* Highest priority first across all the worker's functions; among its
+ * functions with work at that priority, the first in its list, which then
+ * moves to the tail (round robin, so no function starves). */
+int cog_grab(cog_peer_t *p, cog_assignment_t *out)
+{
+  if (p->sleeping)
+    cog_peer_unsleep(p);
+  if (cog_E.draining)
+    return COG_ENOTFOUND;
+  for (int prio = 0; prio < COG_PRIO_COUNT; prio++) {
+    cog_link_t *l;
+    for (l = p->abilities.next; l != &p->abilities; l = l->next) {
+      cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
+      cog_fn_t *fn = a->fn;
+      cog_link_t *q = cog_list_first(&fn->queue[prio]);
+      if (q == NULL)
+        continue;
+      cog_job_t *j = cog_container_of(q, cog_job_t, qlink);
+      cog_list_remove(&j->qlink);
+      fn->nqueued[prio]--;
+      if (p->nabilities > 1) {
+        cog_list_remove(&a->plink);
+        cog_list_push_tail(&p->abilities, &a->plink);
+      }
+      j->state = COG_JOB_RUNNING;
+      j->worker = p;
+      cog_list_push_tail(&p->running, &j->wlink);
+      fn->nrunning++;
+      cog_E.running++;
+      if (a->timeout_ms) {
+        j->timer = cog_timer_add(a->timeout_ms, timeout_fire, j);
+        if (j->timer == NULL)
+          cog_log(COG_LOG_ERROR, "cannot arm CAN_DO_TIMEOUT for a job of %s", fn->name);
+      }
+      static char hbuf[COG_HANDLE_MAX + 1];
+      int hl = cog_job_format_handle(j, hbuf, sizeof(hbuf));
+      out->handle = hbuf;
+      out->handle_len = hl > 0 ? (size_t)hl : 0;
+      out->function = fn->name;
+      out->function_len = fn->name_len;
+      out->unique = cog_job_unique(j);
+      out->unique_len = j->unique_len;
+      out->reducer = cog_job_reducer(j);
+      out->reducer_len = j->reducer_len;
+      out->data = cog_job_data(j);
+      out->data_len = j->data_len;
+      return COG_OK;
+    }
+  }
+  return COG_ENOTFOUND;
+}
+
+void cog_pre_sleep(cog_peer_t *p)
+{
+  cog_link_t *l;
+  for (l = p->abilities.next; l != &p->abilities; l = l->next) {
+    cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
+    cog_fn_t *fn = a->fn;
+    if (fn->nqueued[0] + fn->nqueued[1] + fn->nqueued[2]) {
+      if (p->sleeping)
+        cog_peer_unsleep(p);
+      p->ops->wake(p->ctx);
+      return;
+    }
+  }
+  if (p->sleeping)
+    return;
+  p->sleeping = 1;
+  for (l = p->abilities.next; l != &p->abilities; l = l->next) {
+    cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
+    cog_list_push_tail(&a->fn->sleepers, &a->slink);
+    a->fn->nsleeping++;
+  }
+}
+
+static uint32_t parse_u32(const char *s, size_t len)
+{
+  uint64_t v = 0;
+  for (size_t i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+    v = v * 10 + (uint64_t)(s[i] - '0');
+    if (v > UINT32_MAX)
+      return UINT32_MAX;
+  }
+  return (uint32_t)v;
+}
+
+int cog_work(cog_peer_t *p, const cog_event_t *ev)
+{
+  cog_job_t *j = cog_job_by_handle(ev->handle, ev->handle_len);
+  if (j == NULL || j->state != COG_JOB_RUNNING || j->worker != p)
+    return COG_ENOTFOUND;
+  cog_fn_t *fn = j->fn;
+  switch (ev->type) {
+  case COG_EV_STATUS:
+    j->numerator = parse_u32(ev->numerator, ev->numerator_len);
+    j->denominator = parse_u32(ev->denominator, ev->denominator_len);
+    cog_job_relay(j, ev);
+    return COG_OK;
+  case COG_EV_DATA:
+  case COG_EV_WARNING:
+    cog_job_relay(j, ev);
+    return COG_OK;
+  case COG_EV_COMPLETE:
+    fn->completed++;
+    break;
+  case COG_EV_FAIL:
+    fn->failed++;
+    break;
+  case COG_EV_EXCEPTION:
+    fn->exceptions++;
+    break;
+  default:
+    return COG_EINVAL;
+  }
+  cog_job_finish(j, ev);
+  return COG_OK;
+}
+
+/* -------------------------------------------------------------- status */
+
+static void fill_status(const cog_job_t *j, cog_job_status_t *out)
+{
+  out->known = 1;
+  out->running = j->state == COG_JOB_RUNNING;
+  out->numerator = j->numerator;
+  out->denominator = j->denominator;
+  out->clients = j->nclients;
+}
+
+int cog_job_status(const char *handle, size_t len, cog_job_status_t *out)
+{
+  memset(out, 0, sizeof(*out));
+  cog_job_t *j = cog_job_by_handle(handle, len);
+  if (j == NULL)
+    return COG_ENOTFOUND;
+  fill_status(j, out);
+  return COG_OK;
+}
+
+int cog_job_status_unique(const char *unique, size_t len, cog_job_status_t *out)
+{
+  memset(out, 0, sizeof(*out));
+  cog_job_t *j = cog_job_by_unique(NULL, unique, len, NULL, 0);
+  if (j == NULL)
+    return COG_ENOTFOUND;
+  fill_status(j, out);
+  return COG_OK;
+}
+
+/* ----------------------------------------------------------- iteration */
+
+struct iter {
+  void *fn;
+  void *arg;
+};
+
+static void fn_visit(cog_hnode_t *n, void *arg)
+{
+  struct iter *it = arg;
+  cog_fn_t *f = cog_container_of(n, cog_fn_t, hnode);
+  cog_function_info_t info;
+  memset(&info, 0, sizeof(info));
+  info.name = f->name;
+  info.name_len = f->name_len;
+  for (int i = 0; i < COG_PRIO_COUNT; i++) {
+    info.queued[i] = f->nqueued[i] + f->nwaiting[i];
+    info.maxqueue[i] = f->maxqueue[i];
+  }
+  info.queued[COG_PRIO_NORMAL] += 0;
+  info.running = f->nrunning;
+  info.workers = f->nworkers;
+  info.sleeping = f->nsleeping;
+  info.submitted = f->submitted;
+  info.completed = f->completed;
+  info.failed = f->failed;
+  info.exceptions = f->exceptions;
+  ((void (*)(void *, const cog_function_info_t *))it->fn)(it->arg, &info);
+}
+
+void cog_foreach_function(void (*fn)(void *, const cog_function_info_t *), void *arg)
+{
+  struct iter it = { (void *)fn, arg };
+  cog_hash_foreach(&cog_E.functions, fn_visit, &it);
+}
+
+void cog_foreach_peer(void (*fn)(void *, const cog_peer_view_t *), void *arg)
+{
+  cog_link_t *l;
+  for (l = cog_E.peers.next; l != &cog_E.peers; l = l->next) {
+    cog_peer_t *p = cog_container_of(l, cog_peer_t, all);
+    if (p->fnames == NULL && p->nabilities) {
+      p->fnames = malloc(p->nabilities * sizeof(*p->fnames));
+      if (p->fnames) {
+        size_t i = 0;
+        cog_link_t *m;
+        for (m = p->abilities.next; m != &p->abilities; m = m->next)
+          p->fnames[i++] = cog_container_of(m, cog_ability_t, plink)->fn->name;
+      }
+    }
+    cog_peer_view_t v = {
+      .fd = p->fd,
+      .address = p->address,
+      .protocol = p->protocol,
+      .client_id = p->client_id ? p->client_id : "-",
+      .nfunctions = p->fnames ? p->nabilities : 0,
+      .functions = p->fnames,
+    };
+    fn(arg, &v);
+  }
+}
+
+static void job_visit(cog_hnode_t *n, void *arg)
+{
+  struct iter *it = arg;
+  cog_job_t *j = cog_container_of(n, cog_job_t, hnode);
+  char h[COG_HANDLE_MAX + 1];
+  cog_job_format_handle(j, h, sizeof(h));
+  cog_job_view_t v = {
+    .handle = h,
+    .function = j->fn->name,
+    .function_len = j->fn->name_len,
+    .unique = cog_job_unique(j),
+    .unique_len = j->unique_len,
+    .priority = (cog_priority_t)j->prio,
+    .background = (j->flags & COG_JOB_BG) != 0,
+    .running = j->state == COG_JOB_RUNNING,
+    .retries = j->retries,
+    .clients = j->nclients,
+    .when = j->when,
+    .stored = (j->flags & COG_JOB_STORED) != 0,
+  };
+  ((void (*)(void *, const cog_job_view_t *))it->fn)(it->arg, &v);
+}
+
+void cog_foreach_job(void (*fn)(void *, const cog_job_view_t *), void *arg)
+{
+  struct iter it = { (void *)fn, arg };
+  cog_hash_foreach(&cog_E.jobs, job_visit, &it);
+}

@@ -1,0 +1,187 @@
+/* Engine internals shared by engine.c, function.c, job.c and commit.c. */
+#ifndef COG_ENGINE_H
+#define COG_ENGINE_H
+
+#include "cogd.h"
+#include "hash.h"
+
+typedef struct cog_fn cog_fn_t;
+typedef struct cog_job cog_job_t;
+
+/* A worker's registration for one function: a node in the peer's list and
+ * in the function's list, and in the function's sleepers while the worker
+ * sleeps. */
+typedef struct cog_ability {
+  cog_link_t plink;
+  cog_link_t flink;
+  cog_link_t slink;
+  cog_fn_t *fn;
+  cog_peer_t *peer;
+  uint32_t timeout_ms;
+} cog_ability_t;
+
+/* A foreground client attached to a job. */
+typedef struct cog_listener_node {
+  cog_link_t jlink;   /* in job->listeners  */
+  cog_link_t plink;   /* in peer->listening */
+  cog_job_t *job;
+  cog_peer_t *peer;
+} cog_lnode_t;
+
+/* A submit answered later (after the queue commit). */
+typedef struct cog_ack {
+  cog_link_t jlink;   /* in job->acks  */
+  cog_link_t plink;   /* in peer->acks */
+  cog_job_t *job;
+  cog_peer_t *peer;
+  uint64_t cookie;
+} cog_ack_t;
+
+struct cog_peer {
+  const cog_peer_ops_t *ops;
+  void *ctx;
+  cog_link_t all;
+  cog_link_t abilities;
+  cog_link_t running;     /* jobs assigned to this worker (job->wlink) */
+  cog_link_t listening;   /* cog_lnode_t.plink */
+  cog_link_t acks;        /* cog_ack_t.plink */
+  uint32_t nabilities;
+  int fd;
+  uint8_t sleeping;
+  char *address;
+  const char *protocol;
+  char *client_id;
+  const char **fnames;    /* cache for foreach_peer */
+};
+
+struct cog_fn {
+  cog_hnode_t hnode;
+  cog_link_t queue[COG_PRIO_COUNT];
+  uint32_t nqueued[COG_PRIO_COUNT]; /* runnable                          */
+  uint32_t nwaiting[COG_PRIO_COUNT];/* epoch jobs not yet due             */
+  uint32_t npending;                /* waiting for a queue commit         */
+  uint32_t nrunning;
+  uint32_t nworkers;
+  uint32_t nsleeping;
+  cog_link_t workers;               /* cog_ability_t.flink */
+  cog_link_t sleepers;              /* cog_ability_t.slink */
+  int32_t maxqueue[COG_PRIO_COUNT];
+  uint64_t submitted, completed, failed, exceptions;
+  size_t name_len;
+  char name[];                      /* NUL-terminated */
+};
+
+enum cog_job_state {
+  COG_JOB_PENDING = 1,  /* enqueued to the persistent queue, not committed */
+  COG_JOB_QUEUED,       /* runnable, in fn->queue[prio]                    */
+  COG_JOB_WAITING,      /* epoch job in the time heap                      */
+  COG_JOB_RUNNING       /* assigned to job->worker                         */
+};
+
+#define COG_JOB_BG       0x01  /* background: no client needed            */
+#define COG_JOB_STORED   0x02  /* present in the persistent queue          */
+#define COG_JOB_IGNORE   0x04  /* nobody wants the result any more         */
+#define COG_JOB_DASH     0x08  /* unique "-": coalesce on the payload      */
+#define COG_JOB_UNIQUE   0x10  /* in the unique index                      */
+
+struct cog_job {
+  cog_hnode_t hnode;        /* by seq (handle number)  */
+  cog_hnode_t unode;        /* by (function, unique)   */
+  cog_link_t qlink;         /* fn queue or commit batch */
+  cog_link_t wlink;         /* worker's running list   */
+  cog_link_t listeners;
+  cog_link_t acks;
+  cog_fn_t *fn;
+  cog_peer_t *worker;
+  cog_timer_t *timer;       /* CAN_DO_TIMEOUT          */
+  uint64_t seq;
+  uint64_t store_id;
+  int64_t when;
+  uint32_t heap_idx;
+  uint32_t retries;
+  uint32_t numerator, denominator;
+  uint32_t nclients;
+  uint8_t prio;
+  uint8_t state;
+  uint8_t flags;
+  uint32_t unique_len;
+  uint32_t reducer_len;
+  size_t data_len;
+  char buf[];               /* unique NUL reducer NUL data */
+};
+
+static inline const char *cog_job_unique(const cog_job_t *j) { return j->buf; }
+static inline const char *cog_job_reducer(const cog_job_t *j) { return j->buf + j->unique_len + 1; }
+static inline const char *cog_job_data(const cog_job_t *j)
+{
+  return j->buf + j->unique_len + 1 + j->reducer_len + 1;
+}
+
+typedef struct cog_engine {
+  cog_engine_cfg_t cfg;
+  cog_hash_t functions;     /* cog_fn_t by name           */
+  cog_hash_t jobs;          /* cog_job_t by seq           */
+  cog_hash_t uniques;       /* cog_job_t by unique key    */
+  cog_link_t peers;
+  uint64_t next_seq;
+  char prefix[COG_HANDLE_MAX]; /* "H:host:"               */
+  size_t prefix_len;
+  /* epoch jobs: binary min-heap on when */
+  cog_job_t **heap;
+  uint32_t heap_len, heap_cap;
+  cog_timer_t *heap_timer;
+  int64_t heap_timer_at;
+  /* persistent queue */
+  const cog_queue_ops_t *qops;
+  void *qstate;
+  cog_link_t batch;         /* jobs enqueued this turn (qlink) */
+  int batch_dirty;          /* enqueues or dones since last commit */
+  int commit_scheduled;
+  cog_link_t inflight;      /* cog_commit_t list, oldest first */
+  uint64_t ncommits_inflight;
+  uint64_t running;
+  int draining;
+  uint32_t nfunctions_cache;
+} cog_engine_t;
+
+extern cog_engine_t cog_E;
+
+/* function.c */
+cog_fn_t *cog_fn_find(const char *name, size_t len);
+cog_fn_t *cog_fn_get(const char *name, size_t len); /* creates */
+void cog_fn_free_all(void);
+void cog_fn_wake(cog_fn_t *fn);
+uint32_t cog_fn_total(const cog_fn_t *fn);
+void cog_peer_unsleep(cog_peer_t *p);
+
+/* job.c */
+cog_job_t *cog_job_new(cog_fn_t *fn, const cog_submit_t *s);
+void cog_job_free(cog_job_t *j);
+cog_job_t *cog_job_by_handle(const char *h, size_t len);
+cog_job_t *cog_job_by_handle_seq(uint64_t seq);
+cog_job_t *cog_job_by_unique(cog_fn_t *fn, const char *u, size_t ulen,
+                             const void *data, size_t dlen);
+int cog_job_format_handle(const cog_job_t *j, char *out, size_t cap);
+void cog_job_index_unique(cog_job_t *j);
+/* Make a job runnable (or put it in the time heap), waking workers. */
+void cog_job_make_ready(cog_job_t *j);
+/* Remove from whatever queue it sits in (not running). */
+void cog_job_unqueue(cog_job_t *j);
+void cog_job_to_qjob(const cog_job_t *j, cog_qjob_t *q);
+void cog_heap_push(cog_job_t *j);
+void cog_heap_remove(cog_job_t *j);
+void cog_heap_arm(void);
+/* Relay an event to every attached client. */
+void cog_job_relay(cog_job_t *j, const cog_event_t *ev);
+/* End a job: relay a terminal event (if ev), tell the queue, free. */
+void cog_job_finish(cog_job_t *j, const cog_event_t *ev);
+/* A worker lost the job (disconnect, timeout): requeue or fail it. */
+void cog_job_lost(cog_job_t *j, const char *why);
+
+/* commit.c */
+int cog_commit_enqueue(cog_job_t *j);
+void cog_commit_done_job(cog_job_t *j);
+void cog_commit_schedule(void);
+void cog_commit_abort_all(void);
+
+#endif

@@ -1,0 +1,106 @@
+/* Function table: one record per function name, holding its three
+ * priority queues, its workers and sleepers, limits and counters.
+ * Functions are created by the first submit or CAN_DO and live until the
+ * server stops (as in gearmand, `status` keeps listing them). */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct fkey {
+  const char *name;
+  size_t len;
+};
+
+static int fn_match(const cog_hnode_t *n, const void *k)
+{
+  const cog_fn_t *f = cog_container_of(n, cog_fn_t, hnode);
+  const struct fkey *key = k;
+  return f->name_len == key->len && memcmp(f->name, key->name, key->len) == 0;
+}
+
+cog_fn_t *cog_fn_find(const char *name, size_t len)
+{
+  struct fkey k = { name, len };
+  cog_hnode_t *n = cog_hash_find(&cog_E.functions, cog_hash_bytes(name, len, 0), fn_match, &k);
+  return n ? cog_container_of(n, cog_fn_t, hnode) : NULL;
+}
+
+cog_fn_t *cog_fn_get(const char *name, size_t len)
+{
+  cog_fn_t *f = cog_fn_find(name, len);
+  if (f)
+    return f;
+  f = calloc(1, sizeof(*f) + len + 1);
+  if (f == NULL)
+    return NULL;
+  for (int i = 0; i < COG_PRIO_COUNT; i++)
+    cog_list_init(&f->queue[i]);
+  cog_list_init(&f->workers);
+  cog_list_init(&f->sleepers);
+  memcpy(f->name, name, len);
+  f->name[len] = '\0';
+  f->name_len = len;
+  cog_hash_insert(&cog_E.functions, &f->hnode, cog_hash_bytes(name, len, 0));
+  return f;
+}
+
+static void fn_free(cog_hnode_t *n, void *arg)
+{
+  (void)arg;
+  free(cog_container_of(n, cog_fn_t, hnode));
+}
+
+void cog_fn_free_all(void)
+{
+  cog_hash_foreach(&cog_E.functions, fn_free, NULL);
+  cog_hash_free(&cog_E.functions);
+}
+
+/* queued (runnable + waiting for their time + pending commit) + running:
+ * gearmand's job_total, which maxqueue and `status` use. */
+uint32_t cog_fn_total(const cog_fn_t *fn)
+{
+  uint32_t t = fn->nrunning + fn->npending;
+  for (int i = 0; i < COG_PRIO_COUNT; i++)
+    t += fn->nqueued[i] + fn->nwaiting[i];
+  return t;
+}
+
+/* Stop a peer's sleep: take all its abilities off the sleeper lists. */
+static void peer_unsleep(cog_peer_t *p)
+{
+  cog_link_t *l, *t;
+  cog_list_foreach_safe(l, t, &p->abilities) {
+    cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
+    if (cog_linked(&a->slink)) {
+      cog_list_remove(&a->slink);
+      a->fn->nsleeping--;
+    }
+  }
+  p->sleeping = 0;
+}
+
+/* Work arrived for fn: send NOOP to sleeping workers, at most
+ * worker_wakeup of them (0 = all).  The woken ones leave the list, and
+ * come back at its tail when they sleep again, which rotates the order. */
+void cog_fn_wake(cog_fn_t *fn)
+{
+  uint32_t limit = cog_E.cfg.worker_wakeup;
+  uint32_t woken = 0;
+  cog_link_t *l;
+  while ((l = cog_list_first(&fn->sleepers)) != NULL) {
+    if (limit && woken >= limit)
+      break;
+    cog_ability_t *a = cog_container_of(l, cog_ability_t, slink);
+    cog_peer_t *p = a->peer;
+    peer_unsleep(p);
+    woken++;
+    p->ops->wake(p->ctx);
+  }
+}
+
+void cog_peer_unsleep(cog_peer_t *p)
+{
+  peer_unsleep(p);
+}

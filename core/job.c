@@ -1,0 +1,399 @@
+/* Jobs: allocation, the handle and unique indexes, the ready queues and
+ * the time heap of epoch jobs, relaying work events, and the ends of a
+ * job's life (finish, lost). */
+#include "engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- alloc */
+
+cog_job_t *cog_job_new(cog_fn_t *fn, const cog_submit_t *s)
+{
+  size_t size = sizeof(cog_job_t) + s->unique_len + 1 + s->reducer_len + 1 + s->data_len;
+  cog_job_t *j = malloc(size);
+  if (j == NULL)
+    return NULL;
+  memset(j, 0, sizeof(*j));
+  cog_list_init(&j->qlink);
+  cog_list_init(&j->wlink);
+  cog_list_init(&j->listeners);
+  cog_list_init(&j->acks);
+  j->fn = fn;
+  j->prio = (uint8_t)s->priority;
+  j->when = s->when;
+  j->unique_len = (uint32_t)s->unique_len;
+  j->reducer_len = (uint32_t)s->reducer_len;
+  j->data_len = s->data_len;
+  char *b = j->buf;
+  if (s->unique_len)
+    memcpy(b, s->unique, s->unique_len);
+  b[s->unique_len] = '\0';
+  b += s->unique_len + 1;
+  if (s->reducer_len)
+    memcpy(b, s->reducer, s->reducer_len);
+  b[s->reducer_len] = '\0';
+  b += s->reducer_len + 1;
+  if (s->data_len)
+    memcpy(b, s->data, s->data_len);
+  if (s->background)
+    j->flags |= COG_JOB_BG;
+  if (s->unique_len == 1 && s->unique[0] == '-')
+    j->flags |= COG_JOB_DASH;
+  j->seq = cog_E.next_seq++;
+  j->store_id = j->seq;
+  cog_hash_insert(&cog_E.jobs, &j->hnode, cog_hash_u64(j->seq));
+  return j;
+}
+
+void cog_job_free(cog_job_t *j)
+{
+  cog_link_t *l, *t;
+  cog_list_foreach_safe(l, t, &j->listeners) {
+    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, jlink);
+    cog_list_remove(&n->plink);
+    cog_list_remove(&n->jlink);
+    free(n);
+  }
+  cog_list_foreach_safe(l, t, &j->acks) {
+    cog_ack_t *a = cog_container_of(l, cog_ack_t, jlink);
+    cog_list_remove(&a->plink);
+    cog_list_remove(&a->jlink);
+    free(a);
+  }
+  if (j->timer) {
+    cog_timer_cancel(j->timer);
+    j->timer = NULL;
+  }
+  cog_hash_remove(&cog_E.jobs, &j->hnode);
+  if (j->flags & COG_JOB_UNIQUE)
+    cog_hash_remove(&cog_E.uniques, &j->unode);
+  free(j);
+}
+
+/* -------------------------------------------------------------- handles */
+
+int cog_job_format_handle(const cog_job_t *j, char *out, size_t cap)
+{
+  int n = snprintf(out, cap, "%s%" PRIu64, cog_E.prefix, j->seq);
+  return (n < 0 || (size_t)n >= cap) ? -1 : n;
+}
+
+struct seqkey {
+  uint64_t seq;
+};
+
+static int seq_match(const cog_hnode_t *n, const void *k)
+{
+  return cog_container_of(n, cog_job_t, hnode)->seq == ((const struct seqkey *)k)->seq;
+}
+
+cog_job_t *cog_job_by_handle(const char *h, size_t len)
+{
+  if (len <= cog_E.prefix_len || len > COG_HANDLE_MAX ||
+      memcmp(h, cog_E.prefix, cog_E.prefix_len) != 0)
+    return NULL;
+  uint64_t seq = 0;
+  for (size_t i = cog_E.prefix_len; i < len; i++) {
+    if (h[i] < '0' || h[i] > '9' || seq > (UINT64_MAX - 9) / 10)
+      return NULL;
+    seq = seq * 10 + (uint64_t)(h[i] - '0');
+  }
+  if (len - cog_E.prefix_len > 1 && h[cog_E.prefix_len] == '0')
+    return NULL; /* no leading zeros: one handle, one spelling */
+  return cog_job_by_handle_seq(seq);
+}
+
+cog_job_t *cog_job_by_handle_seq(uint64_t seq)
+{
+  struct seqkey k = { seq };
+  cog_hnode_t *n = cog_hash_find(&cog_E.jobs, cog_hash_u64(seq), seq_match, &k);
+  return n ? cog_container_of(n, cog_job_t, hnode) : NULL;
+}
+
+/* -------------------------------------------------------------- uniques */
+
+/* The coalescing key is (function, unique), except for unique "-" where
+ * it is (function, payload), as gearmand does. */
+struct ukey {
+  const cog_fn_t *fn;     /* NULL: any function (GET_STATUS_UNIQUE) */
+  const char *key;
+  size_t len;
+  int dash;
+};
+
+static void job_ukey(const cog_job_t *j, const char **k, size_t *len)
+{
+  if (j->flags & COG_JOB_DASH) {
+    *k = cog_job_data(j);
+    *len = j->data_len;
+  } else {
+    *k = cog_job_unique(j);
+    *len = j->unique_len;
+  }
+}
+
+static int unique_match(const cog_hnode_t *n, const void *kv)
+{
+  const cog_job_t *j = cog_container_of(n, cog_job_t, unode);
+  const struct ukey *k = kv;
+  if (k->fn && j->fn != k->fn)
+    return 0;
+  if (k->dash != ((j->flags & COG_JOB_DASH) != 0))
+    return 0;
+  const char *jk;
+  size_t jl;
+  job_ukey(j, &jk, &jl);
+  return jl == k->len && memcmp(jk, k->key, jl) == 0;
+}
+
+static uint64_t ukey_hash(const char *k, size_t len, int dash)
+{
+  return cog_hash_bytes(k, len, dash ? 0x2d : 0);
+}
+
+void cog_job_index_unique(cog_job_t *j)
+{
+  if (j->unique_len == 0)
+    return;
+  const char *k;
+  size_t len;
+  job_ukey(j, &k, &len);
+  j->flags |= COG_JOB_UNIQUE;
+  cog_hash_insert(&cog_E.uniques, &j->unode, ukey_hash(k, len, (j->flags & COG_JOB_DASH) != 0));
+}
+
+cog_job_t *cog_job_by_unique(cog_fn_t *fn, const char *u, size_t ulen,
+                             const void *data, size_t dlen)
+{
+  if (ulen == 0)
+    return NULL;
+  struct ukey k = { fn, u, ulen, 0 };
+  if (fn && ulen == 1 && u[0] == '-') {
+    k.key = data;
+    k.len = dlen;
+    k.dash = 1;
+  }
+  cog_hnode_t *n = cog_hash_find(&cog_E.uniques, ukey_hash(k.key, k.len, k.dash), unique_match, &k);
+  return n ? cog_container_of(n, cog_job_t, unode) : NULL;
+}
+
+/* ----------------------------------------------------------- time heap */
+
+static int heap_less(const cog_job_t *a, const cog_job_t *b)
+{
+  /* Equal times keep submission order. */
+  return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+static void heap_set(uint32_t i, cog_job_t *j)
+{
+  cog_E.heap[i] = j;
+  j->heap_idx = i;
+}
+
+static void heap_up(uint32_t i)
+{
+  cog_job_t *j = cog_E.heap[i];
+  while (i > 0) {
+    uint32_t p = (i - 1) / 2;
+    if (!heap_less(j, cog_E.heap[p]))
+      break;
+    heap_set(i, cog_E.heap[p]);
+    i = p;
+  }
+  heap_set(i, j);
+}
+
+static void heap_down(uint32_t i)
+{
+  cog_job_t *j = cog_E.heap[i];
+  for (;;) {
+    uint32_t c = 2 * i + 1;
+    if (c >= cog_E.heap_len)
+      break;
+    if (c + 1 < cog_E.heap_len && heap_less(cog_E.heap[c + 1], cog_E.heap[c]))
+      c++;
+    if (!heap_less(cog_E.heap[c], j))
+      break;
+    heap_set(i, cog_E.heap[c]);
+    i = c;
+  }
+  heap_set(i, j);
+}
+
+void cog_heap_push(cog_job_t *j)
+{
+  if (cog_E.heap_len == cog_E.heap_cap) {
+    uint32_t cap = cog_E.heap_cap ? cog_E.heap_cap * 2 : 64;
+    cog_job_t **h = realloc(cog_E.heap, cap * sizeof(*h));
+    if (h == NULL) {
+      /* Cannot wait: run it now rather than lose it. */
+      cog_log(COG_LOG_ERROR, "out of memory for the epoch heap: running job now");
+      j->when = 0;
+      cog_job_make_ready(j);
+      return;
+    }
+    cog_E.heap = h;
+    cog_E.heap_cap = cap;
+  }
+  j->state = COG_JOB_WAITING;
+  j->fn->nwaiting[j->prio]++;
+  cog_E.heap[cog_E.heap_len] = j;
+  j->heap_idx = cog_E.heap_len++;
+  heap_up(j->heap_idx);
+  cog_heap_arm();
+}
+
+void cog_heap_remove(cog_job_t *j)
+{
+  uint32_t i = j->heap_idx;
+  j->fn->nwaiting[j->prio]--;
+  cog_E.heap_len--;
+  if (i != cog_E.heap_len) {
+    heap_set(i, cog_E.heap[cog_E.heap_len]);
+    heap_up(i);
+    heap_down(cog_E.heap[i]->heap_idx);
+  }
+  j->state = 0;
+}
+
+static void heap_fire(void *arg)
+{
+  (void)arg;
+  cog_E.heap_timer = NULL;
+  int64_t now = cog_unix_time();
+  while (cog_E.heap_len && cog_E.heap[0]->when <= now) {
+    cog_job_t *j = cog_E.heap[0];
+    cog_heap_remove(j);
+    j->when = 0;
+    cog_job_make_ready(j);
+  }
+  cog_heap_arm();
+}
+
+void cog_heap_arm(void)
+{
+  if (cog_E.heap_len == 0) {
+    if (cog_E.heap_timer) {
+      cog_timer_cancel(cog_E.heap_timer);
+      cog_E.heap_timer = NULL;
+    }
+    return;
+  }
+  int64_t at = cog_E.heap[0]->when;
+  if (cog_E.heap_timer && cog_E.heap_timer_at == at)
+    return;
+  if (cog_E.heap_timer)
+    cog_timer_cancel(cog_E.heap_timer);
+  int64_t now = cog_unix_time();
+  uint64_t ms = at > now ? (uint64_t)(at - now) * 1000 : 0;
+  cog_E.heap_timer = cog_timer_add(ms, heap_fire, NULL);
+  cog_E.heap_timer_at = at;
+}
+
+/* ------------------------------------------------------------- queues */
+
+void cog_job_make_ready(cog_job_t *j)
+{
+  if (j->when > 0 && j->when > cog_unix_time()) {
+    cog_heap_push(j);
+    return;
+  }
+  j->state = COG_JOB_QUEUED;
+  cog_list_push_tail(&j->fn->queue[j->prio], &j->qlink);
+  j->fn->nqueued[j->prio]++;
+  cog_fn_wake(j->fn);
+}
+
+void cog_job_unqueue(cog_job_t *j)
+{
+  switch (j->state) {
+  case COG_JOB_QUEUED:
+    cog_list_remove(&j->qlink);
+    j->fn->nqueued[j->prio]--;
+    break;
+  case COG_JOB_WAITING:
+    cog_heap_remove(j);
+    cog_heap_arm();
+    break;
+  default:
+    break;
+  }
+  j->state = 0;
+}
+
+void cog_job_to_qjob(const cog_job_t *j, cog_qjob_t *q)
+{
+  q->id = j->store_id;
+  q->function = j->fn->name;
+  q->function_len = j->fn->name_len;
+  q->unique = cog_job_unique(j);
+  q->unique_len = j->unique_len;
+  q->reducer = cog_job_reducer(j);
+  q->reducer_len = j->reducer_len;
+  q->data = cog_job_data(j);
+  q->data_len = j->data_len;
+  q->priority = (cog_priority_t)j->prio;
+  q->when = j->when;
+}
+
+/* ------------------------------------------------------------- events */
+
+void cog_job_relay(cog_job_t *j, const cog_event_t *ev)
+{
+  cog_link_t *l, *t;
+  cog_list_foreach_safe(l, t, &j->listeners) {
+    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, jlink);
+    n->peer->ops->event(n->peer->ctx, ev);
+  }
+}
+
+void cog_job_finish(cog_job_t *j, const cog_event_t *ev)
+{
+  if (ev)
+    cog_job_relay(j, ev);
+  if (j->state == COG_JOB_RUNNING) {
+    cog_list_remove(&j->wlink);
+    j->fn->nrunning--;
+    cog_E.running--;
+  } else {
+    cog_job_unqueue(j);
+  }
+  if (j->flags & COG_JOB_STORED)
+    cog_commit_done_job(j);
+  cog_job_free(j);
+}
+
+void cog_job_lost(cog_job_t *j, const char *why)
+{
+  char h[COG_HANDLE_MAX + 1];
+  int hl = cog_job_format_handle(j, h, sizeof(h));
+  if (j->timer) {
+    cog_timer_cancel(j->timer);
+    j->timer = NULL;
+  }
+  cog_list_remove(&j->wlink);
+  j->fn->nrunning--;
+  cog_E.running--;
+  j->worker = NULL;
+  j->state = 0;
+  if ((j->flags & COG_JOB_IGNORE) && cog_list_empty(&j->listeners) && !(j->flags & COG_JOB_BG)) {
+    cog_job_finish(j, NULL);
+    return;
+  }
+  j->retries++;
+  if (cog_E.cfg.job_retries && j->retries >= cog_E.cfg.job_retries) {
+    cog_log(COG_LOG_NOTICE, "job %s (%s) failed after %u attempts: %s", h, j->fn->name,
+            j->retries, why);
+    cog_event_t ev = { .type = COG_EV_FAIL, .handle = h, .handle_len = (size_t)hl };
+    j->fn->failed++;
+    cog_job_finish(j, &ev);
+    return;
+  }
+  cog_log(COG_LOG_INFO, "job %s (%s) requeued (attempt %u): %s", h, j->fn->name, j->retries, why);
+  j->numerator = j->denominator = 0;
+  cog_job_make_ready(j);
+}

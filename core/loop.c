@@ -1,0 +1,157 @@
+/* The event loop: one libevent base, timers, and the end-of-turn hook.
+ *
+ * cog_loop_run() runs the base one turn at a time (EVLOOP_ONCE) and after
+ * each turn runs the deferred callbacks: protocol plugins flush their
+ * output there (one write per connection per turn) and the engine starts
+ * the persistent queue's group commit there. */
+#include "cogd.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+struct cog_timer {
+  struct event *ev;
+  cog_timer_fn fn;
+  void *arg;
+};
+
+struct deferred {
+  cog_defer_fn fn;
+  void *arg;
+};
+
+static struct event_base *base;
+static int stopping;
+static struct deferred *dq;
+static size_t dq_len, dq_cap;
+
+int cog_loop_init(void)
+{
+  struct event_config *cfg = event_config_new();
+  if (cfg == NULL)
+    return COG_ENOMEM;
+  /* One thread owns the base: no locking. */
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+  base = event_base_new_with_config(cfg);
+  event_config_free(cfg);
+  if (base == NULL)
+    return COG_ERROR;
+  stopping = 0;
+  return COG_OK;
+}
+
+void cog_loop_free(void)
+{
+  if (base)
+    event_base_free(base);
+  base = NULL;
+  free(dq);
+  dq = NULL;
+  dq_len = dq_cap = 0;
+}
+
+struct event_base *cog_loop_base(void) { return base; }
+
+void cog_defer_run(void)
+{
+  /* Callbacks may defer more work: keep draining until empty. */
+  for (size_t i = 0; i < dq_len; i++) {
+    struct deferred d = dq[i];
+    d.fn(d.arg);
+  }
+  dq_len = 0;
+}
+
+int cog_loop_run(void)
+{
+  while (!stopping) {
+    int rc = event_base_loop(base, EVLOOP_ONCE);
+    cog_defer_run();
+    if (rc < 0)
+      return COG_ERROR;
+    if (rc == 1 && dq_len == 0)
+      break; /* nothing left to wait for */
+  }
+  return COG_OK;
+}
+
+void cog_loop_stop(void)
+{
+  stopping = 1;
+  if (base)
+    event_base_loopbreak(base);
+}
+
+int cog_loop_stopping(void) { return stopping; }
+
+int cog_defer(cog_defer_fn fn, void *arg)
+{
+  if (dq_len == dq_cap) {
+    size_t cap = dq_cap ? dq_cap * 2 : 64;
+    struct deferred *n = realloc(dq, cap * sizeof(*n));
+    if (n == NULL)
+      return COG_ENOMEM;
+    dq = n;
+    dq_cap = cap;
+  }
+  dq[dq_len].fn = fn;
+  dq[dq_len].arg = arg;
+  dq_len++;
+  return COG_OK;
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+  (void)fd;
+  (void)what;
+  cog_timer_t *t = arg;
+  cog_timer_fn fn = t->fn;
+  void *a = t->arg;
+  event_free(t->ev);
+  free(t);
+  fn(a);
+}
+
+cog_timer_t *cog_timer_add(uint64_t ms, cog_timer_fn fn, void *arg)
+{
+  cog_timer_t *t = malloc(sizeof(*t));
+  if (t == NULL)
+    return NULL;
+  t->fn = fn;
+  t->arg = arg;
+  t->ev = evtimer_new(base, timer_cb, t);
+  if (t->ev == NULL) {
+    free(t);
+    return NULL;
+  }
+  struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+  if (evtimer_add(t->ev, &tv) != 0) {
+    event_free(t->ev);
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void cog_timer_cancel(cog_timer_t *t)
+{
+  if (t == NULL)
+    return;
+  event_free(t->ev);
+  free(t);
+}
+
+uint64_t cog_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int64_t cog_unix_time(void)
+{
+  return (int64_t)time(NULL);
+}

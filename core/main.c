@@ -1,0 +1,365 @@
+/* cogd: start-up, signals and shut-down. */
+#include "cogd.h"
+#include "engine.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#ifndef COG_PLUGIN_DIR
+#define COG_PLUGIN_DIR "/usr/local/lib/cogd"
+#endif
+
+static const cog_option_t core_options[] = {
+  { "port", 'p', COG_OPT_STRING, "PORT", "4730", "port for the Gearman protocol" },
+  { "listen", 'L', COG_OPT_LIST, "ADDR", NULL,
+    "address to listen on (repeatable; default: every address, IPv4 and IPv6)" },
+  { "backlog", 'b', COG_OPT_INT, "N", "32", "listen backlog" },
+  { "daemon", 'd', COG_OPT_FLAG, NULL, NULL, "detach and run in the background" },
+  { "pid-file", 'P', COG_OPT_STRING, "FILE", NULL, "write the process id here once listening" },
+  { "user", 'u', COG_OPT_STRING, "USER", NULL,
+    "switch to USER after binding ports and opening the queue" },
+  { "log-file", 'l', COG_OPT_STRING, "FILE", "stderr", "log to FILE ('stderr' or 'none')" },
+  { "verbose", 'v', COG_OPT_STRING, "LEVEL", "ERROR",
+    "log level: FATAL ALERT CRITICAL ERROR WARNING NOTICE INFO DEBUG; each -v raises it" },
+  { "version", 'V', COG_OPT_FLAG, NULL, NULL, "print the version and exit" },
+  { "help", 'h', COG_OPT_FLAG, NULL, NULL, "print this help (with every plugin's options)" },
+  { "job-retries", 'j', COG_OPT_INT, "N",
+    "0", "fail a job to its clients once N workers were lost running it (0 = never)" },
+  { "round-robin", 'R', COG_OPT_FLAG, NULL, NULL,
+    "accepted for gearmand compatibility: cogd always rotates a worker's functions" },
+  { "worker-wakeup", 'w', COG_OPT_INT, "N", "0",
+    "sleeping workers to wake per new job (0 = all)" },
+  { "threads", 't', COG_OPT_INT, "N", "0",
+    "accepted for gearmand compatibility: the engine runs on one event loop" },
+  { "queue-type", 'q', COG_OPT_STRING, "NAME", NULL,
+    "persistent queue plugin (default: none, jobs live in memory)" },
+  { "protocol", 'r', COG_OPT_LIST, "NAME", NULL,
+    "load an extra protocol plugin, e.g. http (repeatable)" },
+  { "keepalive", 0, COG_OPT_FLAG, NULL, NULL, "enable TCP keepalive on connections" },
+  { "keepalive-idle", 0, COG_OPT_INT, "SECONDS", "-1", "TCP_KEEPIDLE (-1: system default)" },
+  { "keepalive-interval", 0, COG_OPT_INT, "SECONDS", "-1", "TCP_KEEPINTVL (-1: system default)" },
+  { "keepalive-count", 0, COG_OPT_INT, "N", "-1", "TCP_KEEPCNT (-1: system default)" },
+  { "file-descriptors", 'f', COG_OPT_INT, "N", NULL, "raise the open-file limit to N" },
+  { "plugin-dir", 0, COG_OPT_STRING, "DIRS", COG_PLUGIN_DIR,
+    "where plugins are found (':'-separated list)" },
+  { "check-args", 0, COG_OPT_FLAG, NULL, NULL,
+    "check the options, load the plugins, print the effective settings and exit" },
+  { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+static int graceful;
+static cog_timer_t *drain_timer;
+
+static void usage(FILE *f)
+{
+  fprintf(f, "Usage: cogd [OPTIONS]\n"
+          "cogd %s, a Gearman job server.  Plugin ABI %d.%d.\n",
+          COG_VERSION, COG_ABI_MAJOR, COG_ABI_MINOR);
+}
+
+static long long opt_int(const char *name)
+{
+  long long v = 0;
+  cog_opts_get_int(cog_options, name, &v);
+  return v;
+}
+
+/* ---------------------------------------------------------------- signals */
+
+static void drain_check(void *arg)
+{
+  (void)arg;
+  drain_timer = NULL;
+  if (cog_engine_running_jobs() == 0 && cog_engine_pending_commits() == 0) {
+    cog_log(COG_LOG_NOTICE, "graceful shutdown: no job running, stopping");
+    cog_loop_stop();
+    return;
+  }
+  drain_timer = cog_timer_add(100, drain_check, NULL);
+}
+
+static void start_graceful(void)
+{
+  if (graceful)
+    return;
+  graceful = 1;
+  cog_log(COG_LOG_NOTICE, "graceful shutdown: no new connections or jobs, waiting for %llu "
+          "running job(s)", (unsigned long long)cog_engine_running_jobs());
+  for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next)
+    if (p->initialised && p->desc->kind == COG_PLUGIN_PROTOCOL && p->desc->protocol->stop_accepting)
+      p->desc->protocol->stop_accepting(p->state);
+  cog_engine_drain();
+  drain_check(NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+  (void)what;
+  (void)arg;
+  switch (sig) {
+  case SIGTERM:
+  case SIGINT:
+    cog_log(COG_LOG_NOTICE, "signal %d: stopping", (int)sig);
+    cog_loop_stop();
+    break;
+  case SIGUSR1:
+    start_graceful();
+    break;
+  case SIGHUP:
+    cog_log(COG_LOG_NOTICE, "SIGHUP: reopening the log");
+    cog_log_reopen();
+    break;
+  default:
+    break;
+  }
+}
+
+/* ------------------------------------------------------------------ main */
+
+static cog_plugin_ref_t *require(cog_plugin_kind_t kind, const char *name, const char *what)
+{
+  cog_plugin_ref_t *p = cog_plugin_find(kind, name);
+  if (p)
+    return p;
+  const char *why = cog_plugin_refusal(name);
+  if (why)
+    fprintf(stderr, "cogd: %s '%s' cannot be used: %s\n", what, name, why);
+  else
+    fprintf(stderr, "cogd: unknown %s '%s'; installed: %s (plugin directory: %s)\n", what, name,
+            cog_plugin_names(kind), cog_opts_get(cog_options, "plugin-dir"));
+  return NULL;
+}
+
+static int set_nofile(long long n)
+{
+  struct rlimit rl;
+  rl.rlim_cur = rl.rlim_max = (rlim_t)n;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    struct rlimit cur;
+    getrlimit(RLIMIT_NOFILE, &cur);
+    if ((rlim_t)n <= cur.rlim_max) {
+      cur.rlim_cur = (rlim_t)n;
+      if (setrlimit(RLIMIT_NOFILE, &cur) == 0)
+        return COG_OK;
+    }
+    cog_log(COG_LOG_ERROR, "cannot raise the open-file limit to %lld: %s", n, strerror(errno));
+    return COG_ERROR;
+  }
+  return COG_OK;
+}
+
+int main(int argc, char **argv)
+{
+  int status = 1;
+  struct event *sigev[4] = { NULL, NULL, NULL, NULL };
+  cog_plugin_ref_t *selected[32];
+  int nselected = 0;
+  cog_plugin_ref_t *queue = NULL;
+
+  cog_options = cog_opts_new();
+  if (cog_options == NULL || cog_opts_add_table(cog_options, "cogd", core_options) != COG_OK)
+    return 1;
+  /* First pass: what is needed to find the plugins. */
+  if (cog_opts_parse(cog_options, argc, argv, 1) != COG_OK)
+    goto out;
+  if (cog_opts_given(cog_options, "version")) {
+    printf("cogd %s (plugin ABI %d.%d)\n", COG_VERSION, COG_ABI_MAJOR, COG_ABI_MINOR);
+    status = 0;
+    goto out;
+  }
+  {
+    int lvl = cog_log_level_parse(cog_opts_get(cog_options, "verbose"));
+    cog_log_set_level(lvl >= 0 ? (cog_log_level_t)lvl : COG_LOG_ERROR);
+  }
+  cog_plugins_scan(cog_opts_get(cog_options, "plugin-dir"));
+  for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next) {
+    char *owner = NULL;
+    if (asprintf(&owner, "%s plugin '%s': %s", p->desc->kind == COG_PLUGIN_QUEUE ? "queue"
+                 : "protocol", p->name, p->desc->description ? p->desc->description : "") < 0)
+      goto out;
+    int rc = cog_opts_add_table(cog_options, owner, p->desc->options);
+    free(owner);
+    if (rc != COG_OK)
+      goto out;
+  }
+  /* Second pass, strict, now that every plugin's options are known. */
+  if (cog_opts_parse(cog_options, argc, argv, 0) != COG_OK)
+    goto out;
+  if (cog_opts_given(cog_options, "help")) {
+    usage(stdout);
+    cog_opts_help(cog_options, stdout);
+    printf("\nInstalled queue plugins: %s\n", cog_plugin_names(COG_PLUGIN_QUEUE));
+    printf("Installed protocol plugins: %s\n", cog_plugin_names(COG_PLUGIN_PROTOCOL));
+    status = 0;
+    goto out;
+  }
+  {
+    int lvl = cog_log_level_parse(cog_opts_get(cog_options, "verbose"));
+    cog_log_set_level(lvl >= 0 ? (cog_log_level_t)lvl : COG_LOG_ERROR);
+  }
+  static const char *const ints[] = { "backlog", "job-retries", "worker-wakeup", "threads",
+                                      "keepalive-idle", "keepalive-interval",
+                                      "keepalive-count", "file-descriptors", NULL };
+  for (int i = 0; ints[i]; i++) {
+    long long v;
+    if (cog_opts_get_int(cog_options, ints[i], &v) == COG_EINVAL)
+      goto out;
+  }
+  if (opt_int("job-retries") < 0 || opt_int("worker-wakeup") < 0 || opt_int("backlog") < 1) {
+    fprintf(stderr, "cogd: --job-retries and --worker-wakeup must be >= 0, --backlog >= 1\n");
+    goto out;
+  }
+
+  /* Which plugins run: the binary protocol always, the admin protocol when
+   * installed, the -r protocols, and the -q queue. */
+  {
+    cog_plugin_ref_t *b = require(COG_PLUGIN_PROTOCOL, "binary", "protocol");
+    if (b == NULL)
+      goto out;
+    selected[nselected++] = b;
+    cog_plugin_ref_t *a = cog_plugin_find(COG_PLUGIN_PROTOCOL, "admin");
+    if (a)
+      selected[nselected++] = a;
+    const char *r = cog_opts_get(cog_options, "protocol");
+    if (r) {
+      char *copy = strdup(r), *save = NULL;
+      if (copy == NULL)
+        goto out;
+      for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+        cog_plugin_ref_t *p = require(COG_PLUGIN_PROTOCOL, n, "protocol");
+        if (p == NULL) {
+          free(copy);
+          goto out;
+        }
+        int dup = 0;
+        for (int i = 0; i < nselected; i++)
+          dup |= selected[i] == p;
+        if (!dup && nselected < 31)
+          selected[nselected++] = p;
+      }
+      free(copy);
+    }
+    const char *q = cog_opts_get(cog_options, "queue-type");
+    if (q && *q && strcasecmp(q, "builtin") != 0 && strcasecmp(q, "none") != 0 &&
+        strcasecmp(q, "memory") != 0) {
+      queue = require(COG_PLUGIN_QUEUE, q, "queue type");
+      if (queue == NULL)
+        goto out;
+    }
+  }
+  if (cog_opts_given(cog_options, "check-args")) {
+    printf("# cogd %s, plugin ABI %d.%d\n", COG_VERSION, COG_ABI_MAJOR, COG_ABI_MINOR);
+    printf("# protocols:");
+    for (int i = 0; i < nselected; i++)
+      printf(" %s", selected[i]->name);
+    printf("\n# queue: %s\n", queue ? queue->name : "(in memory)");
+    cog_opts_dump(cog_options, stdout);
+    status = 0;
+    goto out;
+  }
+
+  if (cog_opts_given(cog_options, "daemon") && cog_daemonize() != COG_OK)
+    goto out;
+  if (cog_log_open(cog_opts_get(cog_options, "log-file")) != COG_OK)
+    goto out;
+  if (cog_opts_given(cog_options, "file-descriptors") && set_nofile(opt_int("file-descriptors")))
+    goto out;
+  signal(SIGPIPE, SIG_IGN);
+
+  cog_listen_settings.backlog = (int)opt_int("backlog");
+  cog_listen_settings.keepalive = cog_opts_given(cog_options, "keepalive");
+  cog_listen_settings.keepalive_idle = (int)opt_int("keepalive-idle");
+  cog_listen_settings.keepalive_interval = (int)opt_int("keepalive-interval");
+  cog_listen_settings.keepalive_count = (int)opt_int("keepalive-count");
+
+  if (cog_loop_init() != COG_OK) {
+    cog_log(COG_LOG_FATAL, "cannot create the event loop");
+    goto out;
+  }
+  {
+    char host[256];
+    if (gethostname(host, sizeof(host)) != 0)
+      snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    cog_engine_cfg_t cfg = {
+      .job_retries = (uint32_t)opt_int("job-retries"),
+      .worker_wakeup = (uint32_t)opt_int("worker-wakeup"),
+      .round_robin = 1,
+      .host = host,
+    };
+    cog_engine_init(&cfg);
+  }
+  if (queue) {
+    if (cog_plugin_init(queue) != COG_OK)
+      goto stop;
+    cog_engine_set_queue(queue->desc->queue, queue->state);
+  }
+  for (int i = 0; i < nselected; i++) {
+    if (cog_plugin_init(selected[i]) != COG_OK)
+      goto stop;
+    if (selected[i]->desc->protocol->bind(selected[i]->state) != COG_OK) {
+      cog_log(COG_LOG_FATAL, "protocol '%s' could not bind its listeners", selected[i]->name);
+      goto stop;
+    }
+  }
+  if (cog_engine_replay() != COG_OK)
+    goto stop;
+  if (cog_opts_get(cog_options, "user") && cog_drop_privileges(cog_opts_get(cog_options, "user")))
+    goto stop;
+
+  {
+    static const int sigs[4] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+    for (int i = 0; i < 4; i++) {
+      sigev[i] = evsignal_new(cog_loop_base(), sigs[i], on_signal, NULL);
+      if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) != 0) {
+        cog_log(COG_LOG_FATAL, "cannot watch signal %d", sigs[i]);
+        goto stop;
+      }
+    }
+  }
+  for (int i = 0; i < nselected; i++) {
+    if (selected[i]->desc->protocol->start(selected[i]->state) != COG_OK) {
+      cog_log(COG_LOG_FATAL, "protocol '%s' could not start", selected[i]->name);
+      goto stop;
+    }
+  }
+  if (cog_opts_get(cog_options, "pid-file") &&
+      cog_pidfile_write(cog_opts_get(cog_options, "pid-file")) != COG_OK)
+    goto stop;
+  cog_log(COG_LOG_NOTICE, "cogd %s ready (queue: %s)", COG_VERSION, queue ? queue->name : "memory");
+  cog_daemon_ready(0);
+
+  status = cog_loop_run() == COG_OK ? 0 : 1;
+
+stop:
+  cog_daemon_ready(status ? status : 0);
+  if (drain_timer)
+    cog_timer_cancel(drain_timer);
+  /* Protocols first: closing their connections returns running jobs to
+   * the engine; then one last commit of what the queue still buffers. */
+  for (int i = 0; i < 4; i++)
+    if (sigev[i])
+      event_free(sigev[i]);
+  for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next)
+    if (p->initialised && p->desc->kind == COG_PLUGIN_PROTOCOL) {
+      if (p->desc->fini)
+        p->desc->fini(p->state);
+      p->initialised = 0;
+    }
+  if (queue && queue->initialised)
+    cog_engine_commit_now();
+  cog_plugins_fini();
+  cog_engine_free();
+  cog_loop_free();
+  cog_pidfile_remove();
+out:
+  cog_plugins_unload();
+  cog_opts_free(cog_options);
+  cog_log_close();
+  return status;
+}

@@ -1,0 +1,340 @@
+/* Option registry: the core's and every plugin's option tables, the
+ * command-line parser over them, --help and the effective-value dump.
+ * Values are kept as strings; typed reads check them. */
+#include "cogd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct table {
+  char *owner;
+  const cog_option_t *opts;
+};
+
+struct value {
+  const cog_option_t *opt;
+  char *val;
+};
+
+struct cog_opts {
+  struct table *tables;
+  size_t ntables;
+  struct value *values;
+  size_t nvalues;
+};
+
+cog_opts_t *cog_opts_new(void) { return calloc(1, sizeof(cog_opts_t)); }
+
+void cog_opts_free(cog_opts_t *o)
+{
+  if (o == NULL)
+    return;
+  for (size_t i = 0; i < o->nvalues; i++)
+    free(o->values[i].val);
+  free(o->values);
+  for (size_t i = 0; i < o->ntables; i++)
+    free(o->tables[i].owner);
+  free(o->tables);
+  free(o);
+}
+
+int cog_opts_add_table(cog_opts_t *o, const char *owner, const cog_option_t *t)
+{
+  if (t == NULL)
+    return COG_OK;
+  struct table *n = realloc(o->tables, (o->ntables + 1) * sizeof(*n));
+  if (n == NULL)
+    return COG_ENOMEM;
+  o->tables = n;
+  o->tables[o->ntables].owner = strdup(owner ? owner : "");
+  if (o->tables[o->ntables].owner == NULL)
+    return COG_ENOMEM;
+  o->tables[o->ntables].opts = t;
+  o->ntables++;
+  return COG_OK;
+}
+
+static const cog_option_t *find_long(const cog_opts_t *o, const char *name, size_t len)
+{
+  for (size_t i = 0; i < o->ntables; i++)
+    for (const cog_option_t *p = o->tables[i].opts; p->name; p++)
+      if (strlen(p->name) == len && strncmp(p->name, name, len) == 0)
+        return p;
+  return NULL;
+}
+
+static const cog_option_t *find_short(const cog_opts_t *o, int c)
+{
+  for (size_t i = 0; i < o->ntables; i++)
+    for (const cog_option_t *p = o->tables[i].opts; p->name; p++)
+      if (p->short_name == c)
+        return p;
+  return NULL;
+}
+
+static struct value *slot(const cog_opts_t *o, const char *name)
+{
+  for (size_t i = 0; i < o->nvalues; i++)
+    if (strcmp(o->values[i].opt->name, name) == 0)
+      return &o->values[i];
+  return NULL;
+}
+
+static int valid_int(const char *s)
+{
+  char *end;
+  errno = 0;
+  (void)strtoll(s, &end, 10);
+  return *s && *end == '\0' && errno == 0;
+}
+
+static int store(cog_opts_t *o, const cog_option_t *opt, const char *val)
+{
+  if (opt->kind == COG_OPT_INT && !valid_int(val)) {
+    fprintf(stderr, "cogd: option --%s wants an integer, got '%s'\n", opt->name, val);
+    return COG_EINVAL;
+  }
+  struct value *v = slot(o, opt->name);
+  char *copy;
+  if (v && opt->kind == COG_OPT_LIST) {
+    size_t a = strlen(v->val), b = strlen(val);
+    copy = malloc(a + b + 2);
+    if (copy == NULL)
+      return COG_ENOMEM;
+    memcpy(copy, v->val, a);
+    copy[a] = ',';
+    memcpy(copy + a + 1, val, b + 1);
+  } else {
+    copy = strdup(val);
+    if (copy == NULL)
+      return COG_ENOMEM;
+  }
+  if (v == NULL) {
+    struct value *n = realloc(o->values, (o->nvalues + 1) * sizeof(*n));
+    if (n == NULL) {
+      free(copy);
+      return COG_ENOMEM;
+    }
+    o->values = n;
+    v = &o->values[o->nvalues++];
+    v->opt = opt;
+    v->val = NULL;
+  }
+  free(v->val);
+  v->val = copy;
+  return COG_OK;
+}
+
+int cog_opts_set(cog_opts_t *o, const char *name, const char *value)
+{
+  const cog_option_t *opt = find_long(o, name, strlen(name));
+  if (opt == NULL)
+    return COG_ENOTFOUND;
+  return store(o, opt, value);
+}
+
+/* -v, -vv, --verbose, --verbose=INFO: each bare v raises the level one
+ * step from the default (ERROR), a name sets it. */
+static int bump_verbose(cog_opts_t *o, const cog_option_t *opt, int count)
+{
+  const char *cur = cog_opts_get(o, opt->name);
+  int lvl = cur ? cog_log_level_parse(cur) : COG_LOG_ERROR;
+  if (lvl < 0)
+    lvl = COG_LOG_ERROR;
+  lvl += count;
+  if (lvl > COG_LOG_DEBUG)
+    lvl = COG_LOG_DEBUG;
+  return store(o, opt, cog_log_level_name((cog_log_level_t)lvl));
+}
+
+int cog_opts_parse(cog_opts_t *o, int argc, char **argv, int allow_unknown)
+{
+  /* Each parse starts afresh (the first pass is repeated strictly once
+   * the plugins' options are known; lists must not double). */
+  for (size_t i = 0; i < o->nvalues; i++)
+    free(o->values[i].val);
+  o->nvalues = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-' || a[1] == '\0') {
+      if (allow_unknown)
+        continue;
+      fprintf(stderr, "cogd: unexpected argument '%s' (try --help)\n", a);
+      return COG_EINVAL;
+    }
+    if (a[1] == '-') {
+      if (a[2] == '\0') {
+        if (i + 1 < argc && !allow_unknown) {
+          fprintf(stderr, "cogd: unexpected argument '%s' (try --help)\n", argv[i + 1]);
+          return COG_EINVAL;
+        }
+        return COG_OK;
+      }
+      const char *name = a + 2;
+      const char *eq = strchr(name, '=');
+      size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+      const cog_option_t *opt = find_long(o, name, nlen);
+      if (opt == NULL) {
+        if (allow_unknown)
+          continue;
+        fprintf(stderr, "cogd: unknown option --%.*s (try --help)\n", (int)nlen, name);
+        return COG_EINVAL;
+      }
+      if (strcmp(opt->name, "verbose") == 0) {
+        const char *lv = eq ? eq + 1 : NULL;
+        if (lv == NULL && i + 1 < argc && cog_log_level_parse(argv[i + 1]) >= 0)
+          lv = argv[++i];
+        if (lv == NULL) {
+          if (bump_verbose(o, opt, 1))
+            return COG_EINVAL;
+        } else if (cog_log_level_parse(lv) < 0 && strspn(lv, "v") != strlen(lv)) {
+          fprintf(stderr, "cogd: --verbose wants one of FATAL ALERT CRITICAL ERROR WARNING "
+                  "NOTICE INFO DEBUG, got '%s'\n", lv);
+          return COG_EINVAL;
+        } else if (cog_log_level_parse(lv) >= 0) {
+          if (store(o, opt, lv))
+            return COG_EINVAL;
+        } else if (bump_verbose(o, opt, (int)strlen(lv) + 1)) {
+          return COG_EINVAL;
+        }
+        continue;
+      }
+      if (opt->kind == COG_OPT_FLAG) {
+        if (eq) {
+          if (strcmp(eq + 1, "1") && strcmp(eq + 1, "true") && strcmp(eq + 1, "yes")) {
+            if (!strcmp(eq + 1, "0") || !strcmp(eq + 1, "false") || !strcmp(eq + 1, "no")) {
+              struct value *v = slot(o, opt->name);
+              if (v) {
+                free(v->val);
+                v->val = strdup("0");
+              } else if (store(o, opt, "0")) {
+                return COG_EINVAL;
+              }
+              continue;
+            }
+            fprintf(stderr, "cogd: option --%s takes no value\n", opt->name);
+            return COG_EINVAL;
+          }
+        }
+        if (store(o, opt, "1"))
+          return COG_EINVAL;
+        continue;
+      }
+      const char *val = eq ? eq + 1 : NULL;
+      if (val == NULL) {
+        if (i + 1 >= argc) {
+          fprintf(stderr, "cogd: option --%s needs a value\n", opt->name);
+          return COG_EINVAL;
+        }
+        val = argv[++i];
+      }
+      if (store(o, opt, val))
+        return COG_EINVAL;
+      continue;
+    }
+    /* short options, possibly grouped: -dR, -p4730, -p 4730, -vvv */
+    for (const char *c = a + 1; *c; c++) {
+      const cog_option_t *opt = find_short(o, (unsigned char)*c);
+      if (opt == NULL) {
+        if (allow_unknown)
+          break;
+        fprintf(stderr, "cogd: unknown option -%c (try --help)\n", *c);
+        return COG_EINVAL;
+      }
+      if (strcmp(opt->name, "verbose") == 0) {
+        int n = (int)strspn(c, "v");
+        if (c[n] != '\0') {
+          fprintf(stderr, "cogd: unexpected '%s' after -v\n", c + n);
+          return COG_EINVAL;
+        }
+        if (bump_verbose(o, opt, n))
+          return COG_EINVAL;
+        break;
+      }
+      if (opt->kind == COG_OPT_FLAG) {
+        if (store(o, opt, "1"))
+          return COG_EINVAL;
+        continue;
+      }
+      const char *val = c[1] ? c + 1 : NULL;
+      if (val == NULL) {
+        if (i + 1 >= argc) {
+          fprintf(stderr, "cogd: option -%c needs a value\n", *c);
+          return COG_EINVAL;
+        }
+        val = argv[++i];
+      }
+      if (store(o, opt, val))
+        return COG_EINVAL;
+      break;
+    }
+  }
+  return COG_OK;
+}
+
+const char *cog_opts_get(const cog_opts_t *o, const char *name)
+{
+  struct value *v = slot(o, name);
+  if (v)
+    return v->val;
+  const cog_option_t *opt = find_long(o, name, strlen(name));
+  return opt ? opt->def : NULL;
+}
+
+int cog_opts_given(const cog_opts_t *o, const char *name)
+{
+  return slot(o, name) != NULL;
+}
+
+int cog_opts_get_int(const cog_opts_t *o, const char *name, long long *out)
+{
+  const char *v = cog_opts_get(o, name);
+  if (v == NULL) {
+    *out = 0;
+    return COG_ENOTFOUND;
+  }
+  if (!valid_int(v)) {
+    fprintf(stderr, "cogd: option --%s wants an integer, got '%s'\n", name, v);
+    return COG_EINVAL;
+  }
+  *out = strtoll(v, NULL, 10);
+  return COG_OK;
+}
+
+void cog_opts_help(const cog_opts_t *o, FILE *f)
+{
+  for (size_t i = 0; i < o->ntables; i++) {
+    fprintf(f, "\n%s:\n", o->tables[i].owner);
+    for (const cog_option_t *p = o->tables[i].opts; p->name; p++) {
+      char left[96];
+      int n;
+      if (p->short_name)
+        n = snprintf(left, sizeof(left), "  -%c, --%s", p->short_name, p->name);
+      else
+        n = snprintf(left, sizeof(left), "      --%s", p->name);
+      if (p->kind != COG_OPT_FLAG && n > 0 && (size_t)n < sizeof(left))
+        snprintf(left + n, sizeof(left) - (size_t)n, " %s", p->arg ? p->arg : "ARG");
+      fprintf(f, "%-34s %s", left, p->help ? p->help : "");
+      if (p->def)
+        fprintf(f, " (default: %s)", p->def);
+      fputc('\n', f);
+    }
+  }
+}
+
+void cog_opts_dump(const cog_opts_t *o, FILE *f)
+{
+  for (size_t i = 0; i < o->ntables; i++) {
+    fprintf(f, "# %s\n", o->tables[i].owner);
+    for (const cog_option_t *p = o->tables[i].opts; p->name; p++) {
+      const char *v = cog_opts_get(o, p->name);
+      if (v == NULL)
+        continue;
+      /* Credentials never reach a terminal or a log. */
+      if (strstr(p->name, "password") || strstr(p->name, "conninfo") || strstr(p->name, "secret"))
+        v = "********";
+      fprintf(f, "%s = %s\n", p->name, v);
+    }
+  }
+}

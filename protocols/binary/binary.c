@@ -1,0 +1,913 @@
+/* The Gearman binary protocol plugin: listeners, connections, packet
+ * dispatch onto the engine, and replies.
+ *
+ * Output is buffered per connection and written once per loop turn (the
+ * flush is deferred to the end of the turn).  Replies keep the order of
+ * the requests even when a submit waits for the persistent queue: while
+ * an answer is pending, later output is held behind it. */
+#include "packet.h"
+
+#include <cogd/plugin.h>
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define BIN_READ_CHUNK (64 * 1024)
+#define BIN_MAX_LISTENERS 16
+
+typedef struct bin bin_t;
+
+/* An answer that the engine gives later (COG_AGAIN), with the output that
+ * followed it. */
+typedef struct hold {
+  struct hold *next;
+  uint64_t cookie;
+  int resolved;
+  struct evbuffer *buf;
+} hold_t;
+
+typedef struct conn {
+  bin_t *b;
+  int fd;
+  struct event *rev, *wev;
+  struct evbuffer *in, *out;
+  cog_peer_t *peer;
+  hold_t *holds, *holds_tail;
+  uint64_t next_cookie;
+  struct conn *prev, *next;
+  uint8_t classified;      /* first byte seen: binary or admin        */
+  uint8_t exceptions;      /* OPTION_REQ exceptions                   */
+  uint8_t draining;        /* EOF or fatal error: close once flushed  */
+  uint8_t dead;            /* close scheduled                         */
+  uint8_t flush_scheduled;
+  uint8_t writing;         /* write event armed                       */
+  char addr[48];
+} conn_t;
+
+struct bin {
+  const cog_host_t *host;
+  cog_plugin_ref_t *self;
+  cog_listener_t *listeners[BIN_MAX_LISTENERS];
+  int nlisteners;
+  uint32_t max_packet;
+  size_t max_output;
+  int exceptions_default;
+  conn_t *conns;
+};
+
+#define LOG(b, lvl, ...) (b)->host->log((b)->self, (lvl), __VA_ARGS__)
+
+static void conn_flush_cb(void *arg);
+static void conn_close_cb(void *arg);
+
+/* ------------------------------------------------------------- output */
+
+static struct evbuffer *outbuf(conn_t *c)
+{
+  return c->holds_tail ? c->holds_tail->buf : c->out;
+}
+
+static void schedule_flush(conn_t *c)
+{
+  if (!c->flush_scheduled && !c->dead) {
+    if (c->b->host->defer(conn_flush_cb, c) == COG_OK)
+      c->flush_scheduled = 1;
+  }
+}
+
+static void kill_conn(conn_t *c)
+{
+  if (c->dead)
+    return;
+  c->dead = 1;
+  if (c->rev)
+    event_del(c->rev);
+  if (c->wev)
+    event_del(c->wev);
+  if (c->b->host->defer(conn_close_cb, c) != COG_OK) {
+    /* cannot defer: nothing else to do but leak rather than crash */
+    LOG(c->b, COG_LOG_ERROR, "cannot schedule closing connection %d", c->fd);
+  }
+}
+
+static void emitv(conn_t *c, struct evbuffer *dst, uint32_t type, int n, const void *const *args,
+                  const size_t *lens)
+{
+  size_t total = 0;
+  for (int i = 0; i < n; i++)
+    total += lens[i] + (i + 1 < n ? 1 : 0);
+  if (total > UINT32_MAX) {
+    LOG(c->b, COG_LOG_ERROR, "reply over 4 GiB dropped");
+    return;
+  }
+  unsigned char hdr[BP_HEADER];
+  bp_encode_header(hdr, type, (uint32_t)total);
+  evbuffer_add(dst, hdr, sizeof(hdr));
+  for (int i = 0; i < n; i++) {
+    if (lens[i])
+      evbuffer_add(dst, args[i], lens[i]);
+    if (i + 1 < n)
+      evbuffer_add(dst, "", 1);
+  }
+}
+
+static void emit(conn_t *c, uint32_t type, int n, const void *const *args, const size_t *lens)
+{
+  if (c->dead)
+    return;
+  emitv(c, outbuf(c), type, n, args, lens);
+  schedule_flush(c);
+}
+
+static void emit0(conn_t *c, uint32_t type)
+{
+  emit(c, type, 0, NULL, NULL);
+}
+
+static void emit1(conn_t *c, uint32_t type, const void *a, size_t al)
+{
+  const void *args[1] = { a };
+  size_t lens[1] = { al };
+  emit(c, type, 1, args, lens);
+}
+
+static void emit2(conn_t *c, uint32_t type, const void *a, size_t al, const void *d, size_t dl)
+{
+  const void *args[2] = { a, d };
+  size_t lens[2] = { al, dl };
+  emit(c, type, 2, args, lens);
+}
+
+static void emit_error(conn_t *c, const char *code, const char *text)
+{
+  emit2(c, BP_ERROR, code, strlen(code), text, strlen(text));
+}
+
+/* Error reply for a failed engine call. */
+static void emit_rc(conn_t *c, int rc, const char *what)
+{
+  switch (rc) {
+  case COG_EQUEUEFULL:
+    emit_error(c, "QUEUE_ERROR", "Job queue is full");
+    break;
+  case COG_EQUEUE:
+    emit_error(c, "QUEUE_ERROR", "The persistent queue could not store the job");
+    break;
+  case COG_ETOOLARGE:
+    emit_error(c, "ARGUMENT_TOO_LARGE", what);
+    break;
+  case COG_ENOMEM:
+    emit_error(c, "MEMORY_ALLOCATION_FAILURE", "Server out of memory");
+    break;
+  case COG_ESHUTDOWN:
+    emit_error(c, "SHUTDOWN", "Server is shutting down");
+    break;
+  case COG_ENOTFOUND:
+    emit_error(c, "JOB_NOT_FOUND", "Job given in work result not found");
+    break;
+  default:
+    emit_error(c, "INVALID_ARGUMENT", what);
+    break;
+  }
+}
+
+/* A fatal framing error: answer, stop reading, close once written. */
+static void fatal(conn_t *c, const char *code, const char *text)
+{
+  LOG(c->b, COG_LOG_INFO, "connection %d from %s: %s: %s; closing", c->fd, c->addr, code, text);
+  emit_error(c, code, text);
+  c->draining = 1;
+  if (c->rev)
+    event_del(c->rev);
+  schedule_flush(c);
+}
+
+static void arm_write(conn_t *c, int on)
+{
+  if (on && !c->writing) {
+    event_add(c->wev, NULL);
+    c->writing = 1;
+  } else if (!on && c->writing) {
+    event_del(c->wev);
+    c->writing = 0;
+  }
+}
+
+static void do_write(conn_t *c)
+{
+  while (evbuffer_get_length(c->out) > 0) {
+    int n = evbuffer_write(c->out, c->fd);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        break;
+      LOG(c->b, COG_LOG_INFO, "connection %d from %s: write: %s", c->fd, c->addr, strerror(errno));
+      kill_conn(c);
+      return;
+    }
+    if (n == 0)
+      break;
+  }
+  size_t left = evbuffer_get_length(c->out);
+  if (left > c->b->max_output) {
+    LOG(c->b, COG_LOG_WARNING, "connection %d from %s: %zu bytes of replies unread, over the "
+        "limit of %zu: disconnecting it", c->fd, c->addr, left, c->b->max_output);
+    kill_conn(c);
+    return;
+  }
+  arm_write(c, left > 0);
+  if (left == 0 && c->draining && c->holds == NULL)
+    kill_conn(c);
+}
+
+static void conn_flush_cb(void *arg)
+{
+  conn_t *c = arg;
+  c->flush_scheduled = 0;
+  if (!c->dead)
+    do_write(c);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+  (void)fd;
+  (void)what;
+  conn_t *c = arg;
+  c->writing = 0; /* one-shot until re-armed */
+  do_write(c);
+}
+
+/* ------------------------------------------------------------ holds */
+
+static hold_t *hold_push(conn_t *c, uint64_t cookie)
+{
+  hold_t *h = calloc(1, sizeof(*h));
+  if (h == NULL)
+    return NULL;
+  h->buf = evbuffer_new();
+  if (h->buf == NULL) {
+    free(h);
+    return NULL;
+  }
+  h->cookie = cookie;
+  if (c->holds_tail)
+    c->holds_tail->next = h;
+  else
+    c->holds = h;
+  c->holds_tail = h;
+  return h;
+}
+
+static void holds_release(conn_t *c)
+{
+  while (c->holds && c->holds->resolved) {
+    hold_t *h = c->holds;
+    c->holds = h->next;
+    if (c->holds == NULL)
+      c->holds_tail = NULL;
+    /* The head's answer and what followed it come next on the wire; a
+     * later hold keeps its own bytes until its answer arrives. */
+    evbuffer_add_buffer(c->out, h->buf);
+    evbuffer_free(h->buf);
+    free(h);
+  }
+  schedule_flush(c);
+}
+
+static void holds_free(conn_t *c)
+{
+  while (c->holds) {
+    hold_t *h = c->holds;
+    c->holds = h->next;
+    evbuffer_free(h->buf);
+    free(h);
+  }
+  c->holds_tail = NULL;
+}
+
+/* ------------------------------------------------------ engine callbacks */
+
+static void cb_submitted(void *ctx, uint64_t cookie, int rc, const char *handle, size_t hl)
+{
+  conn_t *c = ctx;
+  hold_t *h;
+  for (h = c->holds; h && h->cookie != cookie; h = h->next)
+    ;
+  if (h == NULL || h->resolved || c->dead)
+    return;
+  struct evbuffer *reply = evbuffer_new();
+  if (reply == NULL) {
+    kill_conn(c);
+    return;
+  }
+  if (rc == COG_OK) {
+    const void *args[1] = { handle };
+    size_t lens[1] = { hl };
+    emitv(c, reply, BP_JOB_CREATED, 1, args, lens);
+  } else {
+    const char *code = rc == COG_EQUEUEFULL || rc == COG_EQUEUE ? "QUEUE_ERROR" : "SERVER_ERROR";
+    const char *text = rc == COG_EQUEUEFULL ? "Job queue is full"
+                       : rc == COG_EQUEUE ? "The persistent queue could not store the job"
+                                          : "The job could not be created";
+    const void *args[2] = { code, text };
+    size_t lens[2] = { strlen(code), strlen(text) };
+    emitv(c, reply, BP_ERROR, 2, args, lens);
+  }
+  evbuffer_prepend_buffer(h->buf, reply);
+  evbuffer_free(reply);
+  h->resolved = 1;
+  holds_release(c);
+}
+
+static void cb_event(void *ctx, const cog_event_t *ev)
+{
+  conn_t *c = ctx;
+  switch (ev->type) {
+  case COG_EV_STATUS: {
+    const void *args[3] = { ev->handle, ev->numerator, ev->denominator };
+    size_t lens[3] = { ev->handle_len, ev->numerator_len, ev->denominator_len };
+    emit(c, BP_WORK_STATUS, 3, args, lens);
+    break;
+  }
+  case COG_EV_DATA:
+    emit2(c, BP_WORK_DATA, ev->handle, ev->handle_len, ev->data, ev->data_len);
+    break;
+  case COG_EV_WARNING:
+    emit2(c, BP_WORK_WARNING, ev->handle, ev->handle_len, ev->data, ev->data_len);
+    break;
+  case COG_EV_COMPLETE:
+    emit2(c, BP_WORK_COMPLETE, ev->handle, ev->handle_len, ev->data, ev->data_len);
+    break;
+  case COG_EV_FAIL:
+    emit1(c, BP_WORK_FAIL, ev->handle, ev->handle_len);
+    break;
+  case COG_EV_EXCEPTION:
+    if (c->exceptions)
+      emit2(c, BP_WORK_EXCEPTION, ev->handle, ev->handle_len, ev->data, ev->data_len);
+    else
+      emit1(c, BP_WORK_FAIL, ev->handle, ev->handle_len);
+    break;
+  }
+}
+
+static void cb_wake(void *ctx)
+{
+  emit0(ctx, BP_NOOP);
+}
+
+static const cog_peer_ops_t peer_ops = {
+  .size = sizeof(cog_peer_ops_t),
+  .submitted = cb_submitted,
+  .event = cb_event,
+  .wake = cb_wake,
+};
+
+/* ------------------------------------------------------------ dispatch */
+
+static int parse_i64(const char *s, size_t len, int64_t *out)
+{
+  if (len == 0 || len > 19)
+    return -1;
+  int64_t v = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+static void do_submit(conn_t *c, const bp_packet_t *p, cog_priority_t prio, int bg)
+{
+  cog_submit_t s;
+  memset(&s, 0, sizeof(s));
+  s.function = p->arg[0];
+  s.function_len = p->len[0];
+  s.unique = p->arg[1];
+  s.unique_len = p->len[1];
+  s.priority = prio;
+  s.background = bg;
+  switch (p->type) {
+  case BP_SUBMIT_JOB_EPOCH: {
+    if (parse_i64(p->arg[2], p->len[2], &s.when) != 0) {
+      emit_error(c, "INVALID_ARGUMENT", "Epoch time must be a decimal number of seconds");
+      return;
+    }
+    s.data = p->arg[3];
+    s.data_len = p->len[3];
+    break;
+  }
+  case BP_SUBMIT_REDUCE_JOB:
+  case BP_SUBMIT_REDUCE_JOB_BACKGROUND:
+    s.reducer = p->arg[2];
+    s.reducer_len = p->len[2];
+    s.data = p->arg[4];
+    s.data_len = p->len[4];
+    break;
+  default:
+    s.data = p->arg[2];
+    s.data_len = p->len[2];
+    break;
+  }
+  if (s.function_len == 0) {
+    emit_error(c, "INVALID_ARGUMENT", "Function name is empty");
+    return;
+  }
+  if (s.unique_len > COG_UNIQUE_MAX) {
+    emit_error(c, "ARGUMENT_TOO_LARGE", "Unique value too large");
+    return;
+  }
+  if (s.function_len > COG_FUNCTION_MAX || s.reducer_len > COG_FUNCTION_MAX) {
+    emit_error(c, "ARGUMENT_TOO_LARGE", "Function name too large");
+    return;
+  }
+  s.cookie = ++c->next_cookie;
+  char handle[COG_HANDLE_MAX + 1];
+  size_t hl = 0;
+  int rc = c->b->host->submit(c->peer, &s, handle, &hl);
+  if (rc == COG_OK) {
+    emit1(c, BP_JOB_CREATED, handle, hl);
+  } else if (rc == COG_AGAIN) {
+    if (hold_push(c, s.cookie) == NULL) {
+      LOG(c->b, COG_LOG_ERROR, "out of memory holding an answer: closing connection %d", c->fd);
+      kill_conn(c);
+    }
+  } else {
+    emit_rc(c, rc, "Invalid submission");
+  }
+}
+
+static void do_grab(conn_t *c, uint32_t type)
+{
+  cog_assignment_t a;
+  if (c->b->host->grab(c->peer, &a) != COG_OK) {
+    emit0(c, BP_NO_JOB);
+    return;
+  }
+  if (type == BP_GRAB_JOB) {
+    const void *args[3] = { a.handle, a.function, a.data };
+    size_t lens[3] = { a.handle_len, a.function_len, a.data_len };
+    emit(c, BP_JOB_ASSIGN, 3, args, lens);
+  } else if (type == BP_GRAB_JOB_ALL && a.reducer_len) {
+    const void *args[5] = { a.handle, a.function, a.unique, a.reducer, a.data };
+    size_t lens[5] = { a.handle_len, a.function_len, a.unique_len, a.reducer_len, a.data_len };
+    emit(c, BP_JOB_ASSIGN_ALL, 5, args, lens);
+  } else {
+    const void *args[4] = { a.handle, a.function, a.unique, a.data };
+    size_t lens[4] = { a.handle_len, a.function_len, a.unique_len, a.data_len };
+    emit(c, BP_JOB_ASSIGN_UNIQ, 4, args, lens);
+  }
+}
+
+static void do_work(conn_t *c, const bp_packet_t *p, cog_event_type_t type)
+{
+  cog_event_t ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = type;
+  ev.handle = p->arg[0];
+  ev.handle_len = p->len[0];
+  if (type == COG_EV_STATUS) {
+    ev.numerator = p->arg[1];
+    ev.numerator_len = p->len[1];
+    ev.denominator = p->arg[2];
+    ev.denominator_len = p->len[2];
+  } else if (type != COG_EV_FAIL) {
+    ev.data = p->arg[1];
+    ev.data_len = p->len[1];
+  }
+  if (c->b->host->work(c->peer, &ev) != COG_OK)
+    emit_error(c, "JOB_NOT_FOUND", "Job given in work result not found");
+}
+
+static void emit_status(conn_t *c, uint32_t type, const char *key, size_t kl,
+                        const cog_job_status_t *st)
+{
+  char known[4], running[4], num[16], den[16], clients[16];
+  snprintf(known, sizeof(known), "%d", st->known ? 1 : 0);
+  snprintf(running, sizeof(running), "%d", st->running ? 1 : 0);
+  snprintf(num, sizeof(num), "%u", st->numerator);
+  snprintf(den, sizeof(den), "%u", st->denominator);
+  snprintf(clients, sizeof(clients), "%u", st->clients);
+  const void *args[6] = { key, known, running, num, den, clients };
+  size_t lens[6] = { kl, strlen(known), strlen(running), strlen(num), strlen(den),
+                     strlen(clients) };
+  emit(c, type, type == BP_STATUS_RES ? 5 : 6, args, lens);
+}
+
+static void dispatch(conn_t *c, const bp_packet_t *p)
+{
+  const cog_host_t *h = c->b->host;
+  switch (p->type) {
+  case BP_CAN_DO:
+  case BP_CAN_DO_TIMEOUT: {
+    uint32_t ms = 0;
+    if (p->type == BP_CAN_DO_TIMEOUT) {
+      int64_t t;
+      if (parse_i64(p->arg[1], p->len[1], &t) != 0 || t > 0xffffffffLL) {
+        emit_error(c, "INVALID_ARGUMENT", "CAN_DO_TIMEOUT wants a decimal timeout");
+        return;
+      }
+      /* Below 1000 the value is seconds (Perl clients), from 1000 on it
+       * is milliseconds (libgearman): docs/compatibility.md. */
+      ms = t < 1000 ? (uint32_t)(t * 1000) : (uint32_t)t;
+    }
+    int rc = h->can_do(c->peer, p->arg[0], p->len[0], ms);
+    if (rc == COG_ETOOLARGE)
+      emit_error(c, "ARGUMENT_TOO_LARGE", "Function name too large");
+    else if (rc == COG_EINVAL)
+      emit_error(c, "INVALID_ARGUMENT", "Function name is empty");
+    else if (rc != COG_OK)
+      emit_rc(c, rc, "CAN_DO failed");
+    break;
+  }
+  case BP_CANT_DO:
+    h->cant_do(c->peer, p->arg[0], p->len[0]);
+    break;
+  case BP_RESET_ABILITIES:
+    h->reset_abilities(c->peer);
+    break;
+  case BP_PRE_SLEEP:
+    h->pre_sleep(c->peer);
+    break;
+  case BP_GRAB_JOB:
+  case BP_GRAB_JOB_UNIQ:
+  case BP_GRAB_JOB_ALL:
+    do_grab(c, p->type);
+    break;
+  case BP_SUBMIT_JOB:
+    do_submit(c, p, COG_PRIO_NORMAL, 0);
+    break;
+  case BP_SUBMIT_JOB_BG:
+    do_submit(c, p, COG_PRIO_NORMAL, 1);
+    break;
+  case BP_SUBMIT_JOB_HIGH:
+    do_submit(c, p, COG_PRIO_HIGH, 0);
+    break;
+  case BP_SUBMIT_JOB_HIGH_BG:
+    do_submit(c, p, COG_PRIO_HIGH, 1);
+    break;
+  case BP_SUBMIT_JOB_LOW:
+    do_submit(c, p, COG_PRIO_LOW, 0);
+    break;
+  case BP_SUBMIT_JOB_LOW_BG:
+    do_submit(c, p, COG_PRIO_LOW, 1);
+    break;
+  case BP_SUBMIT_JOB_EPOCH:
+    do_submit(c, p, COG_PRIO_NORMAL, 1);
+    break;
+  case BP_SUBMIT_REDUCE_JOB:
+    do_submit(c, p, COG_PRIO_NORMAL, 0);
+    break;
+  case BP_SUBMIT_REDUCE_JOB_BACKGROUND:
+    do_submit(c, p, COG_PRIO_NORMAL, 1);
+    break;
+  case BP_SUBMIT_JOB_SCHED:
+    emit_error(c, "INVALID_COMMAND",
+               "SUBMIT_JOB_SCHED is not supported: this server does not schedule jobs");
+    break;
+  case BP_WORK_STATUS:
+    do_work(c, p, COG_EV_STATUS);
+    break;
+  case BP_WORK_DATA:
+    do_work(c, p, COG_EV_DATA);
+    break;
+  case BP_WORK_WARNING:
+    do_work(c, p, COG_EV_WARNING);
+    break;
+  case BP_WORK_COMPLETE:
+    do_work(c, p, COG_EV_COMPLETE);
+    break;
+  case BP_WORK_FAIL:
+    do_work(c, p, COG_EV_FAIL);
+    break;
+  case BP_WORK_EXCEPTION:
+    do_work(c, p, COG_EV_EXCEPTION);
+    break;
+  case BP_GET_STATUS: {
+    cog_job_status_t st;
+    h->job_status(p->arg[0], p->len[0], &st);
+    emit_status(c, BP_STATUS_RES, p->arg[0], p->len[0], &st);
+    break;
+  }
+  case BP_GET_STATUS_UNIQUE: {
+    cog_job_status_t st;
+    h->job_status_unique(p->arg[0], p->len[0], &st);
+    emit_status(c, BP_STATUS_RES_UNIQUE, p->arg[0], p->len[0], &st);
+    break;
+  }
+  case BP_ECHO_REQ:
+    emit1(c, BP_ECHO_RES, p->arg[0], p->len[0]);
+    break;
+  case BP_SET_CLIENT_ID:
+    if (h->peer_set_id(c->peer, p->arg[0], p->len[0]) == COG_ETOOLARGE)
+      emit_error(c, "ARGUMENT_TOO_LARGE", "Client id too large");
+    break;
+  case BP_OPTION_REQ:
+    if (p->len[0] == 10 && strncasecmp(p->arg[0], "exceptions", 10) == 0) {
+      c->exceptions = 1;
+      emit1(c, BP_OPTION_RES, p->arg[0], p->len[0]);
+    } else {
+      emit_error(c, "UNKNOWN_OPTION", "Server does not recognize given option");
+    }
+    break;
+  case BP_ALL_YOURS:
+    break; /* nothing to answer, per the protocol */
+  default:
+    fatal(c, "INVALID_COMMAND", "Command not expected");
+    break;
+  }
+}
+
+/* -------------------------------------------------------------- input */
+
+static void handoff_admin(conn_t *c)
+{
+  size_t len = evbuffer_get_length(c->in);
+  unsigned char *prefix = evbuffer_pullup(c->in, -1);
+  event_del(c->rev);
+  int rc = c->b->host->admin_handoff(c->fd, c->addr, prefix, len);
+  if (rc == COG_OK) {
+    c->fd = -1; /* now the admin protocol's */
+    kill_conn(c);
+    return;
+  }
+  static const char msg[] = "ERR UNKNOWN_COMMAND The+text+admin+protocol+is+not+available\r\n";
+  evbuffer_drain(c->in, len);
+  evbuffer_add(c->out, msg, sizeof(msg) - 1);
+  c->draining = 1;
+  schedule_flush(c);
+}
+
+static void process(conn_t *c)
+{
+  while (!c->dead && !c->draining) {
+    size_t avail = evbuffer_get_length(c->in);
+    if (avail == 0)
+      return;
+    if (!c->classified) {
+      unsigned char first;
+      evbuffer_copyout(c->in, &first, 1);
+      if (first != 0) {
+        handoff_admin(c);
+        return;
+      }
+      c->classified = 1;
+    }
+    size_t hl = avail < BP_HEADER ? avail : BP_HEADER;
+    unsigned char *hdr = evbuffer_pullup(c->in, (ev_ssize_t)hl);
+    uint32_t type = 0, size = 0;
+    switch (bp_header(hdr, hl, c->b->max_packet, &type, &size)) {
+    case BP_NEED_MORE:
+      return;
+    case BP_BAD_MAGIC:
+      fatal(c, "INVALID_MAGIC", "Request magic expected");
+      return;
+    case BP_BAD_COMMAND:
+      fatal(c, "INVALID_COMMAND", "Invalid command expected");
+      return;
+    case BP_TOO_LARGE:
+      fatal(c, "ARGUMENT_TOO_LARGE", "Packet larger than the server's maximum packet size");
+      return;
+    default:
+      break;
+    }
+    if (avail < BP_HEADER + (size_t)size)
+      return;
+    unsigned char *pkt = evbuffer_pullup(c->in, (ev_ssize_t)(BP_HEADER + (size_t)size));
+    bp_packet_t p;
+    if (bp_split(type, (const char *)pkt + BP_HEADER, size, &p) != BP_OK) {
+      char text[96];
+      snprintf(text, sizeof(text), "%s needs %u arguments", bp_cmd_name(type),
+               (unsigned)bp_cmds[type].nargs);
+      emit_error(c, "INVALID_ARGUMENT", text);
+    } else {
+      dispatch(c, &p);
+    }
+    evbuffer_drain(c->in, BP_HEADER + (size_t)size);
+  }
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+  (void)what;
+  conn_t *c = arg;
+  int n = evbuffer_read(c->in, fd, BIN_READ_CHUNK);
+  if (n > 0) {
+    process(c);
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return;
+  /* EOF or error: finish what is complete, answer, then close. */
+  size_t left = evbuffer_get_length(c->in);
+  if (left && c->classified)
+    LOG(c->b, COG_LOG_INFO, "connection %d from %s: %zu bytes of a truncated packet at EOF", c->fd,
+        c->addr, left);
+  if (n < 0) {
+    kill_conn(c);
+    return;
+  }
+  c->draining = 1;
+  event_del(c->rev);
+  schedule_flush(c);
+}
+
+/* ---------------------------------------------------------- connections */
+
+static void conn_free(conn_t *c)
+{
+  if (c->peer)
+    c->b->host->peer_close(c->peer);
+  c->peer = NULL;
+  if (c->rev)
+    event_free(c->rev);
+  if (c->wev)
+    event_free(c->wev);
+  if (c->in)
+    evbuffer_free(c->in);
+  if (c->out)
+    evbuffer_free(c->out);
+  holds_free(c);
+  if (c->fd >= 0)
+    close(c->fd);
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (c->b->conns == c)
+    c->b->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  free(c);
+}
+
+static void conn_close_cb(void *arg)
+{
+  conn_free(arg);
+}
+
+static void on_accept(void *arg, int fd, const char *address)
+{
+  bin_t *b = arg;
+  conn_t *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    close(fd);
+    return;
+  }
+  c->b = b;
+  c->fd = fd;
+  c->exceptions = (uint8_t)b->exceptions_default;
+  snprintf(c->addr, sizeof(c->addr), "%s", address);
+  struct event_base *base = b->host->event_base();
+  c->in = evbuffer_new();
+  c->out = evbuffer_new();
+  c->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, c);
+  c->wev = event_new(base, fd, EV_WRITE, on_writable, c);
+  cog_peer_info_t info = { fd, address, "binary" };
+  if (c->in && c->out && c->rev && c->wev)
+    c->peer = b->host->peer_open(&peer_ops, c, &info);
+  c->next = b->conns;
+  if (b->conns)
+    b->conns->prev = c;
+  b->conns = c;
+  if (c->peer == NULL || event_add(c->rev, NULL) != 0) {
+    LOG(b, COG_LOG_ERROR, "cannot set up a connection from %s: closing it", address);
+    conn_free(c);
+  }
+}
+
+/* -------------------------------------------------------------- plugin */
+
+static const cog_option_t options[] = {
+  { "max-packet-size", 0, COG_OPT_INT, "BYTES", "67108864",
+    "largest binary packet accepted; larger ones get ERROR and the connection is closed" },
+  { "max-output-buffer", 0, COG_OPT_INT, "BYTES", "268435456",
+    "replies a connection may leave unread before it is disconnected" },
+  { "exceptions", 0, COG_OPT_FLAG, NULL, NULL,
+    "send WORK_EXCEPTION to every client, not only those that asked (OPTION_REQ exceptions)" },
+  { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+static long long opt_ll(bin_t *b, const char *name, long long def)
+{
+  const char *v = b->host->option(b->self, name);
+  return v ? strtoll(v, NULL, 10) : def;
+}
+
+static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
+{
+  bin_t *b = calloc(1, sizeof(*b));
+  if (b == NULL)
+    return COG_ENOMEM;
+  b->host = host;
+  b->self = self;
+  long long mp = opt_ll(b, "max-packet-size", 67108864);
+  long long mo = opt_ll(b, "max-output-buffer", 268435456);
+  if (mp < 64 || mp > 0xffffffffLL || mo < 4096) {
+    LOG(b, COG_LOG_ERROR, "--max-packet-size must be 64..4294967295 and --max-output-buffer at "
+        "least 4096");
+    free(b);
+    return COG_EINVAL;
+  }
+  b->max_packet = (uint32_t)mp;
+  b->max_output = (size_t)mo;
+  const char *ex = host->option(self, "exceptions");
+  b->exceptions_default = ex && strcmp(ex, "0") != 0;
+  *state = b;
+  return COG_OK;
+}
+
+static int bin_bind(void *state)
+{
+  bin_t *b = state;
+  const char *port = b->host->option(b->self, "port");
+  const char *addrs = b->host->option(b->self, "listen");
+  if (port == NULL || *port == '\0')
+    port = "4730";
+  if (addrs == NULL || *addrs == '\0') {
+    char spec[64];
+    snprintf(spec, sizeof(spec), ":%s", port);
+    return b->host->listen(b->self, spec, on_accept, b, &b->listeners[b->nlisteners++]);
+  }
+  char *copy = strdup(addrs), *save = NULL;
+  if (copy == NULL)
+    return COG_ENOMEM;
+  int rc = COG_OK;
+  for (char *a = strtok_r(copy, ",", &save); a && rc == COG_OK; a = strtok_r(NULL, ",", &save)) {
+    if (b->nlisteners == BIN_MAX_LISTENERS) {
+      LOG(b, COG_LOG_ERROR, "at most %d --listen addresses", BIN_MAX_LISTENERS);
+      rc = COG_EINVAL;
+      break;
+    }
+    char spec[320];
+    if (strchr(a, ':') && a[0] != '[')
+      snprintf(spec, sizeof(spec), "[%s]:%s", a, port); /* bare IPv6 */
+    else
+      snprintf(spec, sizeof(spec), "%s:%s", a, port);
+    rc = b->host->listen(b->self, spec, on_accept, b, &b->listeners[b->nlisteners]);
+    if (rc == COG_OK)
+      b->nlisteners++;
+  }
+  free(copy);
+  return rc;
+}
+
+static int bin_start(void *state)
+{
+  bin_t *b = state;
+  for (int i = 0; i < b->nlisteners; i++)
+    b->host->listener_enable(b->listeners[i], 1);
+  return COG_OK;
+}
+
+static void bin_stop_accepting(void *state)
+{
+  bin_t *b = state;
+  for (int i = 0; i < b->nlisteners; i++)
+    b->host->listener_enable(b->listeners[i], 0);
+}
+
+static void bin_fini(void *state)
+{
+  bin_t *b = state;
+  for (int i = 0; i < b->nlisteners; i++)
+    b->host->listener_free(b->listeners[i]);
+  while (b->conns) {
+    conn_t *c = b->conns;
+    if (!c->dead)
+      do_write(c); /* best effort: last replies */
+    conn_free(c);
+  }
+  free(b);
+}
+
+static const cog_protocol_ops_t protocol_ops = {
+  .size = sizeof(cog_protocol_ops_t),
+  .bind = bin_bind,
+  .start = bin_start,
+  .stop_accepting = bin_stop_accepting,
+};
+
+static const cog_plugin_t descriptor = {
+  .abi_major = COG_ABI_MAJOR,
+  .abi_minor = COG_ABI_MINOR,
+  .size = sizeof(cog_plugin_t),
+  .kind = COG_PLUGIN_PROTOCOL,
+  .name = "binary",
+  .version = PACKAGE_VERSION,
+  .description = "the Gearman binary protocol (always loaded)",
+  .aliases = NULL,
+  .options = options,
+  .init = bin_init,
+  .fini = bin_fini,
+  .queue = NULL,
+  .protocol = &protocol_ops,
+};
+
+COG_PLUGIN_ENTRY(protocol_binary)
+{
+  return &descriptor;
+}

@@ -1,0 +1,411 @@
+# lib.sh -- shared helpers for the cogd integration tests.  Source it:
+#
+#   . "$(dirname "$0")/lib.sh"
+#
+# Environment:
+#   SERVER          cogd (default) or gearmand
+#   COGD            cogd binary (default $top_builddir/cogd)
+#   GEARMAND        gearmand binary (default: gearmand in PATH, else /usr/sbin/gearmand)
+#   COGD_PLUGIN_DIR colon-separated plugin directories (default: every .libs
+#                   directory under $top_builddir holding protocol_*.so/queue_*.so)
+#   top_srcdir, top_builddir  honoured when exported (automake), else derived
+#   KEEP_TMP=1      keep the temp directory (logs) after the test
+#
+# Exit codes: 0 all assertions passed, 1 some failed, 77 skipped (a required
+# tool is missing -- never expected under contrib/quickstart check).
+
+set -u
+
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TEST_NAME=$(basename "$0" .sh)
+
+: "${top_srcdir:=$TESTS_DIR/../..}"
+top_srcdir=$(cd "$top_srcdir" && pwd)
+: "${top_builddir:=$top_srcdir}"
+top_builddir=$(cd "$top_builddir" && pwd)
+export top_srcdir top_builddir
+
+SERVER=${SERVER:-cogd}
+case $SERVER in
+  cogd|gearmand) ;;
+  *) echo "$TEST_NAME: SERVER must be cogd or gearmand (got '$SERVER')" >&2; exit 99 ;;
+esac
+export SERVER
+
+COGD=${COGD:-$top_builddir/cogd}
+if [ -z "${GEARMAND:-}" ]; then
+  GEARMAND=$(command -v gearmand 2>/dev/null || echo /usr/sbin/gearmand)
+fi
+
+if [ -z "${COGD_PLUGIN_DIR:-}" ]; then
+  COGD_PLUGIN_DIR=$(find "$top_builddir" -path '*/.git' -prune -o \
+      -path '*/.libs/*' \( -name 'protocol_*.so' -o -name 'queue_*.so' \) -print 2>/dev/null |
+    while read -r f; do dirname "$f"; done | sort -u | paste -sd: -)
+fi
+export COGD COGD_PLUGIN_DIR
+
+TMPD=$(mktemp -d "${TMPDIR:-/tmp}/cogd-it-$TEST_NAME.XXXXXX")
+export TMPD
+
+PORT=
+SERVER_PID=
+SERVER_LOG=
+SERVER_PIDFILE=
+SERVER_STARTS=0
+BG_PIDS=()
+_ok=0
+_fail=0
+
+# ---------------------------------------------------------------- reporting
+log() { printf '# %s\n' "$*"; }
+
+ok() {
+  _ok=$((_ok + 1))
+  printf 'ok   %s\n' "$1"
+}
+
+fail() {
+  _fail=$((_fail + 1))
+  printf 'FAIL %s\n' "$1"
+  shift
+  local l
+  for l in "$@"; do printf '       %s\n' "$l"; done
+}
+
+# assert_eq DESC EXPECTED ACTUAL
+assert_eq() {
+  if [ "$2" == "$3" ]; then
+    ok "$1"
+  else
+    fail "$1" "expected: $(printf '%q' "$2")" "got:      $(printf '%q' "$3")"
+  fi
+}
+
+# assert_ne DESC UNEXPECTED ACTUAL
+assert_ne() {
+  if [ "$2" != "$3" ]; then
+    ok "$1"
+  else
+    fail "$1" "expected anything but: $(printf '%q' "$2")"
+  fi
+}
+
+# assert_match DESC EXTENDED_REGEX ACTUAL
+assert_match() {
+  if printf '%s' "$3" | grep -Eq -- "$2"; then
+    ok "$1"
+  else
+    fail "$1" "expected to match: $2" "got: $(printf '%q' "$3")"
+  fi
+}
+
+# assert_nomatch DESC EXTENDED_REGEX ACTUAL
+assert_nomatch() {
+  if printf '%s' "$3" | grep -Eq -- "$2"; then
+    fail "$1" "expected NOT to match: $2" "got: $(printf '%q' "$3")"
+  else
+    ok "$1"
+  fi
+}
+
+# assert_line DESC LINE TEXT: TEXT has a line exactly equal to LINE
+assert_line() {
+  if printf '%s\n' "$3" | grep -Fxq -- "$2"; then
+    ok "$1"
+  else
+    fail "$1" "expected a line: $(printf '%q' "$2")" "got: $(printf '%q' "$3")"
+  fi
+}
+
+# assert_true DESC COMMAND...  (passes when the command exits 0)
+assert_true() {
+  local d=$1; shift
+  if "$@"; then ok "$d"; else fail "$d" "command failed: $*"; fi
+}
+
+# check_lines: read "ok DESC" / "not ok DESC" / "# comment" lines (from the
+# python and C helpers) on stdin and count them.  Any other line is echoed.
+# Returns 1 when the helper produced no verdict at all.
+check_lines() {
+  local line seen=0
+  while IFS= read -r line; do
+    case $line in
+      "ok "*) ok "${line#ok }"; seen=1 ;;
+      "not ok "*) _fail=$((_fail + 1)); printf 'FAIL %s\n' "${line#not ok }"; seen=1 ;;
+      *) printf '     %s\n' "$line" ;;
+    esac
+  done
+  [ "$seen" = 1 ]
+}
+
+# py_check DESC [ARGS...] <<'EOF' ... EOF
+# Run a python3 script (stdin) with gearproto importable; its ok/not ok
+# lines are counted.  A crash or a non-zero exit is a failure of DESC.
+py_check() {
+  local desc=$1; shift
+  local out="$TMPD/py.$$.$RANDOM.out" rc
+  cat > "$out.py"
+  PYTHONPATH="$TESTS_DIR${PYTHONPATH:+:$PYTHONPATH}" PORT="$PORT" \
+    timeout "${PY_TIMEOUT:-50}" python3 -u "$out.py" "$@" > "$out" 2>&1
+  rc=$?
+  check_lines < "$out"
+  if [ $rc -ne 0 ]; then
+    fail "$desc: python helper exited with status $rc" "$(tail -n 5 "$out" | tr '\n' '|')"
+  fi
+}
+
+finish() {
+  local f
+  for f in "${BG_PIDS[@]}"; do kill_bg "$f"; done
+  BG_PIDS=()
+  if [ -n "$SERVER_PID" ]; then server_stop; fi
+  echo "$_ok passed, $_fail failed"
+  if [ "$_fail" -eq 0 ]; then
+    [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$TMPD"
+    _cleanup_done=1
+    exit 0
+  fi
+  echo "# logs kept in $TMPD" >&2
+  _cleanup_done=1
+  exit 1
+}
+
+skip() {
+  echo "SKIP $TEST_NAME: $*"
+  exit 77
+}
+
+need() {
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null 2>&1 || skip "required tool '$t' not found"
+  done
+}
+
+_cleanup_done=0
+_cleanup() {
+  local rc=$?
+  local f
+  for f in "${BG_PIDS[@]}"; do kill_bg "$f"; done
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    local i
+    for i in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+  fi
+  if [ "$_cleanup_done" = 0 ]; then
+    # the script exited without finish(): keep the logs, report failure
+    echo "# $TEST_NAME exited without finish (status $rc); logs in $TMPD" >&2
+    [ $rc -eq 0 ] && rc=1
+    exit $rc
+  fi
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- processes
+# bg CMD...: start a background helper, remember its pid in BG_PID
+bg() {
+  "$@" &
+  BG_PID=$!
+  BG_PIDS+=("$BG_PID")
+}
+
+# kill_bg PID: stop one background helper we started (and its children)
+kill_bg() {
+  local p=$1 c
+  kill -0 "$p" 2>/dev/null || return 0
+  for c in $(pgrep -P "$p" 2>/dev/null); do kill -TERM "$c" 2>/dev/null; done
+  kill -TERM "$p" 2>/dev/null
+  local i
+  for i in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null
+  wait "$p" 2>/dev/null
+  return 0
+}
+
+# wait_pid PID SECONDS: wait for a background helper to exit; prints its
+# exit status; returns 1 (and prints "timeout") if it is still running.
+wait_pid() {
+  local p=$1 t=$2 i
+  for i in $(seq $((t * 10))); do
+    if ! kill -0 "$p" 2>/dev/null; then
+      wait "$p" 2>/dev/null
+      echo $?
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo timeout
+  return 1
+}
+
+# wait_until SECONDS COMMAND...: poll (every 0.1 s) until COMMAND succeeds
+wait_until() {
+  local t=$1 i; shift
+  for i in $(seq $((t * 10))); do
+    if "$@"; then return 0; fi
+    sleep 0.1
+  done
+  "$@"
+}
+
+# line_count FILE: number of lines in FILE, 0 if it does not exist
+line_count() {
+  if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi
+}
+
+free_port() {
+  python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# ---------------------------------------------------------------- server
+server_alive() {
+  [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null
+}
+
+server_log_tail() {
+  [ -n "$SERVER_LOG" ] && [ -f "$SERVER_LOG" ] && tail -n "${1:-20}" "$SERVER_LOG" | sed 's/^/  | /'
+  [ -f "$SERVER_LOG.out" ] && tail -n "${1:-20}" "$SERVER_LOG.out" | sed 's/^/  > /'
+  return 0
+}
+
+# server_spawn ARGS...: start the server binary with exactly ARGS (stdout and
+# stderr to $SERVER_LOG.out), then wait as server_start does.  PORT,
+# SERVER_LOG and SERVER_PIDFILE must be set by the caller.
+server_spawn() {
+  local bin
+  if [ "$SERVER" = cogd ]; then bin=$COGD; else bin=$GEARMAND; fi
+  "$bin" "$@" > "$SERVER_LOG.out" 2>&1 &
+  SERVER_PID=$!
+  export PORT SERVER_PID
+  local i
+  for i in $(seq 100); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      wait "$SERVER_PID" 2>/dev/null
+      local rc=$?
+      echo "# $SERVER exited during start-up (status $rc): $bin $*" >&2
+      server_log_tail 30 >&2
+      SERVER_PID=
+      return 1
+    fi
+    if [ -s "$SERVER_PIDFILE" ] && port_open "$PORT"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "# $SERVER did not come up within 10 s (pid file: $( [ -s "$SERVER_PIDFILE" ] && echo yes || echo no)): $bin $*" >&2
+  server_log_tail 30 >&2
+  kill -KILL "$SERVER_PID" 2>/dev/null
+  wait "$SERVER_PID" 2>/dev/null
+  SERVER_PID=
+  return 1
+}
+
+# server_start [extra args]: start $SERVER on a free loopback port.  A start
+# failure is fatal for the test (it cannot go on without a server).
+server_start() {
+  if [ -n "$SERVER_PID" ]; then server_stop; fi
+  SERVER_STARTS=$((SERVER_STARTS + 1))
+  SERVER_LOG="$TMPD/server.$SERVER_STARTS.log"
+  SERVER_PIDFILE="$TMPD/server.$SERVER_STARTS.pid"
+  PORT=$(free_port)
+  if [ "$SERVER" = cogd ]; then
+    if [ ! -x "$COGD" ]; then
+      fail "cogd binary not found at $COGD (build it first, or set COGD=)"
+      finish
+    fi
+    server_spawn -p "$PORT" -L 127.0.0.1 --plugin-dir "$COGD_PLUGIN_DIR" \
+      -P "$SERVER_PIDFILE" -l "$SERVER_LOG" -v -v -v "$@"
+  else
+    server_spawn -p "$PORT" -L 127.0.0.1 --pid-file "$SERVER_PIDFILE" \
+      --log-file "$SERVER_LOG" -t 0 "$@"
+  fi || {
+    fail "server start ($SERVER $*)"
+    finish
+  }
+  log "$SERVER started: pid $SERVER_PID port $PORT args: $*"
+}
+
+# server_stop: SIGTERM, wait 5 s, SIGKILL.  Fails the test if the server had
+# already died on its own.
+server_stop() {
+  [ -n "$SERVER_PID" ] || return 0
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    wait "$SERVER_PID" 2>/dev/null
+    local rc=$?
+    fail "$SERVER was still running at the end (it died on its own, status $rc)" \
+      "$(server_log_tail 15)"
+    SERVER_PID=
+    return 1
+  fi
+  kill -TERM "$SERVER_PID" 2>/dev/null
+  local i
+  for i in $(seq 50); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "# $SERVER ignored SIGTERM for 5 s: SIGKILL" >&2
+    kill -KILL "$SERVER_PID" 2>/dev/null
+  fi
+  wait "$SERVER_PID" 2>/dev/null
+  SERVER_PID=
+  return 0
+}
+
+# ---------------------------------------------------------------- tools
+# gm ARGS...: the gearman command-line tool against the test server
+gm() {
+  timeout 20 gearman -h 127.0.0.1 -p "$PORT" "$@"
+}
+
+# gadmin ARGS...: gearadmin against the test server
+gadmin() {
+  timeout 20 gearadmin -h 127.0.0.1 -p "$PORT" "$@"
+}
+
+# gp ARGS...: gearproto.py command-line helpers (status, status-unique, echo)
+gp() {
+  PORT=$PORT timeout 15 python3 "$TESTS_DIR/gearproto.py" "$@"
+}
+
+# lgtest_build: make $LGTEST point at a built lgtest (the build tree's, or
+# compiled here into the temp dir).  Returns 1 on failure.
+lgtest_build() {
+  LGTEST=
+  local c
+  for c in "${LGTEST_BIN:-}" "$top_builddir/tests/integration/lgtest"; do
+    if [ -n "$c" ] && [ -x "$c" ] && [ "$c" -nt "$TESTS_DIR/lgtest.c" ]; then
+      LGTEST=$c
+      return 0
+    fi
+  done
+  local cc=${CC:-cc}
+  if ! $cc -std=gnu99 -O1 -g -Wall -o "$TMPD/lgtest" "$TESTS_DIR/lgtest.c" \
+      -lgearman -lpthread > "$TMPD/lgtest.build" 2>&1; then
+    sed 's/^/  cc: /' "$TMPD/lgtest.build"
+    return 1
+  fi
+  LGTEST=$TMPD/lgtest
+}
+
+# need_lgtest: build lgtest or skip when there is no compiler / libgearman
+need_lgtest() {
+  command -v "${CC:-cc}" >/dev/null 2>&1 || skip "no C compiler"
+  [ -f /usr/include/libgearman/gearman.h ] || [ -f /usr/include/libgearman-1.0/gearman.h ] ||
+    skip "libgearman-dev not installed"
+  if ! lgtest_build; then
+    fail "building lgtest.c"
+    finish
+  fi
+}
