@@ -165,6 +165,17 @@ void cog_commit_done(cog_commit_t *c, int rc, const char *msg);
 void cog_foreach_function(void (*fn)(void *, const cog_function_info_t *), void *arg);
 void cog_foreach_peer(void (*fn)(void *, const cog_peer_view_t *), void *arg);
 void cog_foreach_job(void (*fn)(void *, const cog_job_view_t *), void *arg);
+void cog_foreach_listening(const cog_peer_t *p, void (*fn)(void *, const cog_job_view_t *),
+                           void *arg);
+int cog_cancel_job(const char *handle, size_t len);
+int cog_function_create(const char *name, size_t len);
+int cog_function_drop(const char *name, size_t len);
+
+/* ---------------------------------------------------------- lifecycle.c */
+/* Ask the server to stop (from a signal, the admin protocol, HTTP). */
+void cog_shutdown(int graceful);
+int cog_shutting_down(void);
+void cog_lifecycle_free(void);
 
 /* Text for a COG_E* code ("QUEUE_ERROR"-style names are the binary
  * protocol's business; this is for logs). */

@@ -314,6 +314,10 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
     return add_ack(j, p, s->cookie);
   }
   cog_job_index_unique(j);
+  /* In memory, a background job counts as queued for `show jobs` (what
+   * gearmand prints with its builtin queue). */
+  if (j->flags & COG_JOB_BG)
+    j->flags |= COG_JOB_STORED;
   int rc = handle_out(j, hout, hlen);
   cog_job_make_ready(j);
   return rc;
@@ -549,7 +553,8 @@ int cog_job_status_unique(const char *unique, size_t len, cog_job_status_t *out)
 /* ----------------------------------------------------------- iteration */
 
 struct iter {
-  void *fn;
+  void (*fn)(void *, const cog_function_info_t *);
+  void (*job)(void *, const cog_job_view_t *);
   void *arg;
 };
 
@@ -565,7 +570,7 @@ static void fn_visit(cog_hnode_t *n, void *arg)
     info.queued[i] = f->nqueued[i] + f->nwaiting[i];
     info.maxqueue[i] = f->maxqueue[i];
   }
-  info.queued[COG_PRIO_NORMAL] += 0;
+  info.pending = f->npending;
   info.running = f->nrunning;
   info.workers = f->nworkers;
   info.sleeping = f->nsleeping;
@@ -573,12 +578,12 @@ static void fn_visit(cog_hnode_t *n, void *arg)
   info.completed = f->completed;
   info.failed = f->failed;
   info.exceptions = f->exceptions;
-  ((void (*)(void *, const cog_function_info_t *))it->fn)(it->arg, &info);
+  it->fn(it->arg, &info);
 }
 
 void cog_foreach_function(void (*fn)(void *, const cog_function_info_t *), void *arg)
 {
-  struct iter it = { (void *)fn, arg };
+  struct iter it = { .fn = fn, .arg = arg };
   cog_hash_foreach(&cog_E.functions, fn_visit, &it);
 }
 
@@ -597,6 +602,7 @@ void cog_foreach_peer(void (*fn)(void *, const cog_peer_view_t *), void *arg)
       }
     }
     cog_peer_view_t v = {
+      .peer = p,
       .fd = p->fd,
       .address = p->address,
       .protocol = p->protocol,
@@ -608,10 +614,8 @@ void cog_foreach_peer(void (*fn)(void *, const cog_peer_view_t *), void *arg)
   }
 }
 
-static void job_visit(cog_hnode_t *n, void *arg)
+static void job_visit_one(struct iter *it, cog_job_t *j)
 {
-  struct iter *it = arg;
-  cog_job_t *j = cog_container_of(n, cog_job_t, hnode);
   char h[COG_HANDLE_MAX + 1];
   cog_job_format_handle(j, h, sizeof(h));
   cog_job_view_t v = {
@@ -627,12 +631,85 @@ static void job_visit(cog_hnode_t *n, void *arg)
     .clients = j->nclients,
     .when = j->when,
     .stored = (j->flags & COG_JOB_STORED) != 0,
+    .ignored = (j->flags & COG_JOB_IGNORE) != 0,
+    .worker_address = j->worker ? j->worker->address : "-",
+    .reducer = cog_job_reducer(j),
+    .reducer_len = j->reducer_len,
   };
-  ((void (*)(void *, const cog_job_view_t *))it->fn)(it->arg, &v);
+  it->job(it->arg, &v);
+}
+
+static void job_visit(cog_hnode_t *n, void *arg)
+{
+  job_visit_one(arg, cog_container_of(n, cog_job_t, hnode));
 }
 
 void cog_foreach_job(void (*fn)(void *, const cog_job_view_t *), void *arg)
 {
-  struct iter it = { (void *)fn, arg };
+  struct iter it = { .job = fn, .arg = arg };
   cog_hash_foreach(&cog_E.jobs, job_visit, &it);
+}
+
+void cog_foreach_listening(const cog_peer_t *p, void (*fn)(void *, const cog_job_view_t *),
+                           void *arg)
+{
+  struct iter it = { .job = fn, .arg = arg };
+  const cog_link_t *l;
+  for (l = p->listening.next; l != &p->listening; l = l->next)
+    job_visit_one(&it, cog_container_of(l, cog_lnode_t, plink)->job);
+}
+
+/* -------------------------------------------------------------- admin */
+
+int cog_cancel_job(const char *handle, size_t len)
+{
+  cog_job_t *j = cog_job_by_handle(handle, len);
+  if (j == NULL)
+    return COG_ENOTFOUND;
+  if (j->state == COG_JOB_PENDING)
+    return COG_DECLINED; /* not acknowledged yet: nothing to cancel */
+  char h[COG_HANDLE_MAX + 1];
+  int hl = cog_job_format_handle(j, h, sizeof(h));
+  cog_event_t ev = { .type = COG_EV_FAIL, .handle = h, .handle_len = (size_t)(hl > 0 ? hl : 0) };
+  cog_job_relay(j, &ev);
+  cog_link_t *l, *t;
+  cog_list_foreach_safe(l, t, &j->listeners) {
+    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, jlink);
+    cog_list_remove(&n->jlink);
+    cog_list_remove(&n->plink);
+    free(n);
+  }
+  j->nclients = 0;
+  j->fn->failed++;
+  if (j->state == COG_JOB_RUNNING) {
+    /* The worker runs on; its result goes nowhere. */
+    if (j->flags & COG_JOB_STORED)
+      cog_commit_done_job(j);
+    j->flags |= COG_JOB_IGNORE;
+    j->flags &= (uint8_t)~COG_JOB_BG;
+    return COG_OK;
+  }
+  cog_job_finish(j, NULL);
+  return COG_OK;
+}
+
+int cog_function_create(const char *name, size_t len)
+{
+  if (len == 0 || len > COG_FUNCTION_MAX)
+    return COG_EINVAL;
+  if (cog_fn_find(name, len))
+    return COG_EEXISTS;
+  return cog_fn_get(name, len) ? COG_OK : COG_ENOMEM;
+}
+
+int cog_function_drop(const char *name, size_t len)
+{
+  cog_fn_t *f = cog_fn_find(name, len);
+  if (f == NULL)
+    return COG_ENOTFOUND;
+  if (f->nworkers || cog_fn_total(f))
+    return COG_DECLINED;
+  cog_hash_remove(&cog_E.functions, &f->hnode);
+  free(f);
+  return COG_OK;
 }

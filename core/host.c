@@ -34,10 +34,9 @@ static int h_listen(cog_plugin_ref_t *self, const char *spec, cog_accept_fn fn, 
 
 static int h_admin_handoff(int fd, const char *address, const void *prefix, size_t len)
 {
-  (void)address;
   if (admin_fn == NULL)
     return COG_ENOTFOUND;
-  admin_fn(admin_arg, fd, prefix, len);
+  admin_fn(admin_arg, fd, address, prefix, len);
   return COG_OK;
 }
 
@@ -54,6 +53,11 @@ static int h_admin_register(cog_plugin_ref_t *self, cog_admin_fn fn, void *arg)
 }
 
 static const char *h_version(void) { return COG_VERSION; }
+
+static int h_set_maxqueue(const char *name, size_t len, const int32_t max[COG_PRIO_COUNT])
+{
+  return cog_engine_set_maxqueue(name, len, max);
+}
 
 const cog_host_t cog_host = {
   .abi_major = COG_ABI_MAJOR,
@@ -89,5 +93,12 @@ const cog_host_t cog_host = {
   .foreach_function = cog_foreach_function,
   .foreach_peer = cog_foreach_peer,
   .foreach_job = cog_foreach_job,
+  .foreach_listening = cog_foreach_listening,
   .version = h_version,
+  .cancel_job = cog_cancel_job,
+  .function_create = cog_function_create,
+  .function_drop = cog_function_drop,
+  .set_maxqueue = h_set_maxqueue,
+  .shutdown = cog_shutdown,
+  .log_level = cog_log_get_level,
 };

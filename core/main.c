@@ -52,9 +52,6 @@ static const cog_option_t core_options[] = {
   { NULL, 0, 0, NULL, NULL, NULL }
 };
 
-static int graceful;
-static cog_timer_t *drain_timer;
-
 static void usage(FILE *f)
 {
   fprintf(f, "Usage: cogd [OPTIONS]\n"
@@ -71,32 +68,6 @@ static long long opt_int(const char *name)
 
 /* ---------------------------------------------------------------- signals */
 
-static void drain_check(void *arg)
-{
-  (void)arg;
-  drain_timer = NULL;
-  if (cog_engine_running_jobs() == 0 && cog_engine_pending_commits() == 0) {
-    cog_log(COG_LOG_NOTICE, "graceful shutdown: no job running, stopping");
-    cog_loop_stop();
-    return;
-  }
-  drain_timer = cog_timer_add(100, drain_check, NULL);
-}
-
-static void start_graceful(void)
-{
-  if (graceful)
-    return;
-  graceful = 1;
-  cog_log(COG_LOG_NOTICE, "graceful shutdown: no new connections or jobs, waiting for %llu "
-          "running job(s)", (unsigned long long)cog_engine_running_jobs());
-  for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next)
-    if (p->initialised && p->desc->kind == COG_PLUGIN_PROTOCOL && p->desc->protocol->stop_accepting)
-      p->desc->protocol->stop_accepting(p->state);
-  cog_engine_drain();
-  drain_check(NULL);
-}
-
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
   (void)what;
@@ -105,10 +76,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
   case SIGTERM:
   case SIGINT:
     cog_log(COG_LOG_NOTICE, "signal %d: stopping", (int)sig);
-    cog_loop_stop();
+    cog_shutdown(0);
     break;
   case SIGUSR1:
-    start_graceful();
+    cog_shutdown(1);
     break;
   case SIGHUP:
     cog_log(COG_LOG_NOTICE, "SIGHUP: reopening the log");
@@ -338,8 +309,7 @@ int main(int argc, char **argv)
 
 stop:
   cog_daemon_ready(status ? status : 0);
-  if (drain_timer)
-    cog_timer_cancel(drain_timer);
+  cog_lifecycle_free();
   /* Protocols first: closing their connections returns running jobs to
    * the engine; then one last commit of what the queue still buffers. */
   for (int i = 0; i < 4; i++)

@@ -218,6 +218,7 @@ typedef struct cog_peer_info {
 typedef struct cog_function_info {
   const char *name; size_t name_len;
   uint32_t queued[COG_PRIO_COUNT];   /* runnable and waiting epoch jobs   */
+  uint32_t pending;                  /* waiting for the queue's commit    */
   uint32_t running;
   uint32_t workers;                  /* registered workers                */
   uint32_t sleeping;                 /* of which asleep                   */
@@ -226,6 +227,7 @@ typedef struct cog_function_info {
 } cog_function_info_t;
 
 typedef struct cog_peer_view {
+  const cog_peer_t *peer;            /* for foreach_listening()           */
   int fd;
   const char *address;
   const char *protocol;
@@ -245,6 +247,9 @@ typedef struct cog_job_view {
   uint32_t clients;
   int64_t when;
   int stored;                        /* written to the persistent queue   */
+  int ignored;                       /* nobody waits for the result       */
+  const char *worker_address;        /* "-" when not running              */
+  const char *reducer; size_t reducer_len;
 } cog_job_view_t;
 
 /* ------------------------------------------------------------------------
@@ -256,7 +261,8 @@ typedef void (*cog_timer_fn)(void *arg);
 typedef void (*cog_defer_fn)(void *arg);
 typedef void (*cog_accept_fn)(void *arg, int fd, const char *address);
 typedef int (*cog_replay_fn)(void *add_ctx, const cog_qjob_t *job);
-typedef void (*cog_admin_fn)(void *arg, int fd, const void *prefix, size_t prefix_len);
+typedef void (*cog_admin_fn)(void *arg, int fd, const char *address, const void *prefix,
+                             size_t prefix_len);
 
 typedef struct cog_host {
   uint32_t abi_major;
@@ -353,8 +359,29 @@ typedef struct cog_host {
   void (*foreach_function)(void (*fn)(void *arg, const cog_function_info_t *f), void *arg);
   void (*foreach_peer)(void (*fn)(void *arg, const cog_peer_view_t *p), void *arg);
   void (*foreach_job)(void (*fn)(void *arg, const cog_job_view_t *j), void *arg);
-  /* Server identity: version string and job handle prefix.  Core-owned. */
+  /* Jobs a peer listens to (its foreground submissions). */
+  void (*foreach_listening)(const cog_peer_t *p,
+                            void (*fn)(void *arg, const cog_job_view_t *j), void *arg);
+  /* Server identity: the version string.  Core-owned. */
   const char *(*version)(void);
+
+  /* -- administration (the admin protocol, HTTP, signals) */
+  /* Cancel a job: its clients get a FAIL now, the persistent queue
+   * forgets it; a queued job is dropped, a running one runs on and its
+   * result is discarded.  COG_ENOTFOUND when there is no such job. */
+  int (*cancel_job)(const char *handle, size_t len);
+  /* COG_EEXISTS when it exists already. */
+  int (*function_create)(const char *name, size_t len);
+  /* COG_ENOTFOUND; COG_DECLINED while workers are registered or jobs are
+   * queued or running (gearmand frees a function under its jobs). */
+  int (*function_drop)(const char *name, size_t len);
+  /* Per-priority limits (high, normal, low); <= 0 means no limit. */
+  int (*set_maxqueue)(const char *name, size_t len, const int32_t max[COG_PRIO_COUNT]);
+  /* Stop the server: at once, or gracefully (stop accepting, let running
+   * jobs finish, commit the queue, exit 0).  Returns at once; the stop
+   * happens from the loop. */
+  void (*shutdown)(int graceful);
+  cog_log_level_t (*log_level)(void);
 } cog_host_t;
 
 /* ------------------------------------------------------------------------

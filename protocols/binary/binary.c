@@ -630,6 +630,12 @@ static void handoff_admin(conn_t *c)
   size_t len = evbuffer_get_length(c->in);
   unsigned char *prefix = evbuffer_pullup(c->in, -1);
   event_del(c->rev);
+  /* An admin connection is no Gearman endpoint: leave the engine now, so
+   * that `workers` run on it does not list it. */
+  if (c->peer) {
+    c->b->host->peer_close(c->peer);
+    c->peer = NULL;
+  }
   int rc = c->b->host->admin_handoff(c->fd, c->addr, prefix, len);
   if (rc == COG_OK) {
     c->fd = -1; /* now the admin protocol's */

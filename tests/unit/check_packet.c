@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/binary/packet.h"
+#include "packet.h"
 
 /* ------------------------------------------------------------------ data */
 

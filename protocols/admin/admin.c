@@ -1,0 +1,577 @@
+/* The text admin protocol (gearadmin-compatible): line commands on the
+ * Gearman port (connections whose first byte is not NUL are handed over
+ * by the binary protocol) and on an optional separate listener.
+ *
+ * Replies are byte-identical to gearmand 1.1.20 where gearmand has the
+ * command, and to Perl Gearman::Server for the commands only it has
+ * (jobs, clients, shutdown).  State-changing commands are allowed only
+ * from the networks in --admin-allow. */
+#include "acl.h"
+
+#include <cogd/plugin.h>
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define ADM_MAX_LINE 65536
+#define ADM_MAX_OUTPUT (64u * 1024 * 1024)
+#define ADM_MAX_ARGS 8
+#define ADM_MAX_LISTENERS 16
+
+typedef struct adm adm_t;
+
+typedef struct aconn {
+  adm_t *a;
+  int fd;
+  struct event *rev, *wev;
+  struct evbuffer *in, *out;
+  struct aconn *prev, *next;
+  uint8_t dead, draining, flush_scheduled, writing, allowed;
+  char addr[48];
+} aconn_t;
+
+struct adm {
+  const cog_host_t *host;
+  cog_plugin_ref_t *self;
+  cog_listener_t *listeners[ADM_MAX_LISTENERS];
+  int nlisteners;
+  adm_acl_t acl;
+  aconn_t *conns;
+};
+
+#define LOG(a, lvl, ...) (a)->host->log((a)->self, (lvl), __VA_ARGS__)
+
+static void flush_cb(void *arg);
+static void close_cb(void *arg);
+
+/* ------------------------------------------------------------- output */
+
+static void schedule_flush(aconn_t *c)
+{
+  if (!c->flush_scheduled && !c->dead && c->a->host->defer(flush_cb, c) == COG_OK)
+    c->flush_scheduled = 1;
+}
+
+static void kill_conn(aconn_t *c)
+{
+  if (c->dead)
+    return;
+  c->dead = 1;
+  event_del(c->rev);
+  event_del(c->wev);
+  if (c->a->host->defer(close_cb, c) != COG_OK)
+    LOG(c->a, COG_LOG_ERROR, "cannot schedule closing admin connection %d", c->fd);
+}
+
+static void out(aconn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(aconn_t *c, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  evbuffer_add_vprintf(c->out, fmt, ap);
+  va_end(ap);
+}
+
+static void out_bytes(aconn_t *c, const void *p, size_t n)
+{
+  evbuffer_add(c->out, p, n);
+}
+
+static void do_write(aconn_t *c)
+{
+  while (evbuffer_get_length(c->out) > 0) {
+    int n = evbuffer_write(c->out, c->fd);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        break;
+      kill_conn(c);
+      return;
+    }
+    if (n == 0)
+      break;
+  }
+  size_t left = evbuffer_get_length(c->out);
+  if (left > ADM_MAX_OUTPUT) {
+    LOG(c->a, COG_LOG_WARNING, "admin connection from %s does not read its replies: closing",
+        c->addr);
+    kill_conn(c);
+    return;
+  }
+  if (left && !c->writing) {
+    event_add(c->wev, NULL);
+    c->writing = 1;
+  }
+  if (left == 0 && c->draining)
+    kill_conn(c);
+}
+
+static void flush_cb(void *arg)
+{
+  aconn_t *c = arg;
+  c->flush_scheduled = 0;
+  if (!c->dead)
+    do_write(c);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+  (void)fd;
+  (void)what;
+  aconn_t *c = arg;
+  c->writing = 0;
+  do_write(c);
+}
+
+/* ---------------------------------------------------------- commands */
+
+struct ctx {
+  aconn_t *c;
+};
+
+static void put_status(void *arg, const cog_function_info_t *f)
+{
+  aconn_t *c = arg;
+  uint32_t total = f->queued[0] + f->queued[1] + f->queued[2] + f->pending + f->running;
+  out_bytes(c, f->name, f->name_len);
+  out(c, "\t%u\t%u\t%u\n", total, f->running, f->workers);
+}
+
+static void put_prio(void *arg, const cog_function_info_t *f)
+{
+  aconn_t *c = arg;
+  out_bytes(c, f->name, f->name_len);
+  out(c, "\t%u\t%u\t%u\t%u\n", f->queued[0], f->queued[1] + f->pending, f->queued[2], f->workers);
+}
+
+static void put_worker(void *arg, const cog_peer_view_t *p)
+{
+  aconn_t *c = arg;
+  out(c, "%d %s %s :", p->fd, p->address, p->client_id);
+  for (size_t i = 0; i < p->nfunctions; i++)
+    out(c, " %s", p->functions[i]);
+  out(c, "\n");
+}
+
+static void put_job_perl(void *arg, const cog_job_view_t *j)
+{
+  aconn_t *c = arg;
+  out_bytes(c, j->function, j->function_len);
+  out(c, "\t");
+  out_bytes(c, j->unique, j->unique_len);
+  out(c, "\t%s\t%u\n", j->worker_address, j->clients);
+}
+
+static void put_client_job(void *arg, const cog_job_view_t *j)
+{
+  aconn_t *c = arg;
+  out(c, "\t");
+  out_bytes(c, j->function, j->function_len);
+  out(c, "\t");
+  out_bytes(c, j->unique, j->unique_len);
+  out(c, "\t%s\n", j->worker_address);
+}
+
+static void put_client(void *arg, const cog_peer_view_t *p)
+{
+  aconn_t *c = arg;
+  out(c, "%s\n", p->address);
+  c->a->host->foreach_listening(p->peer, put_client_job, c);
+}
+
+static void put_show_job(void *arg, const cog_job_view_t *j)
+{
+  aconn_t *c = arg;
+  out(c, "%s\t%u\t%u\t%u\n", j->handle, j->retries, j->ignored ? 1 : 0, j->stored ? 1 : 0);
+}
+
+static void put_unique(void *arg, const cog_job_view_t *j)
+{
+  aconn_t *c = arg;
+  if (j->unique_len == 0)
+    return;
+  out_bytes(c, j->unique, j->unique_len);
+  out(c, "\n");
+}
+
+static void err_args(aconn_t *c, const char *cmd)
+{
+  out(c, "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+%s\r\n",
+      cmd);
+}
+
+static int permitted(aconn_t *c, const char *cmd)
+{
+  if (c->allowed)
+    return 1;
+  LOG(c->a, COG_LOG_WARNING, "admin command '%s' from %s refused: not in --admin-allow", cmd,
+      c->addr);
+  out(c, "ERR permission_denied %s+is+not+allowed+from+this+address\r\n", cmd);
+  return 0;
+}
+
+static int32_t to_limit(const char *s)
+{
+  long v = strtol(s, NULL, 10);
+  if (v <= 0)
+    return 0;
+  return v > INT32_MAX ? INT32_MAX : (int32_t)v;
+}
+
+static void run(aconn_t *c, char *line)
+{
+  const cog_host_t *h = c->a->host;
+  char *argv[ADM_MAX_ARGS];
+  int argc = 0;
+  char *save = NULL;
+  for (char *t = strtok_r(line, " \t", &save); t && argc < ADM_MAX_ARGS;
+       t = strtok_r(NULL, " \t", &save))
+    argv[argc++] = t;
+  if (argc == 0) {
+    out(c, "ERR UNKNOWN_COMMAND Unknown+server+command\r\n");
+    return;
+  }
+  const char *cmd = argv[0];
+  if (!strcasecmp(cmd, "status")) {
+    h->foreach_function(put_status, c);
+    out(c, ".\n");
+  } else if (!strcasecmp(cmd, "prioritystatus")) {
+    h->foreach_function(put_prio, c);
+    out(c, ".\n");
+  } else if (!strcasecmp(cmd, "workers")) {
+    h->foreach_peer(put_worker, c);
+    out(c, ".\n");
+  } else if (!strcasecmp(cmd, "jobs")) {
+    h->foreach_job(put_job_perl, c);
+    out(c, ".\n");
+  } else if (!strcasecmp(cmd, "clients")) {
+    h->foreach_peer(put_client, c);
+    out(c, ".\n");
+  } else if (!strcasecmp(cmd, "show") && argc >= 2) {
+    if (argc == 3 && !strcasecmp(argv[1], "unique") && !strcasecmp(argv[2], "jobs")) {
+      h->foreach_job(put_unique, c);
+      out(c, ".\n");
+    } else if (argc == 2 && !strcasecmp(argv[1], "jobs")) {
+      h->foreach_job(put_show_job, c);
+      out(c, ".\n");
+    } else {
+      out(c, "ERR UNKNOWN_SHOW_ARGUMENTS\r\n");
+    }
+  } else if (!strcasecmp(cmd, "cancel") && argc >= 3) {
+    if (argc == 3 && !strcasecmp(argv[1], "job")) {
+      if (!permitted(c, "cancel"))
+        return;
+      int rc = h->cancel_job(argv[2], strlen(argv[2]));
+      if (rc == COG_OK)
+        out(c, "OK\r\n");
+      else if (rc == COG_ENOTFOUND)
+        out(c, "ERR UNKNOWN_JOB\r\n");
+      else
+        out(c, "ERR UNKNOWN_ERROR\r\n");
+    } else {
+      out(c, "ERR UNKNOWN_ERROR\r\n");
+    }
+  } else if (!strcasecmp(cmd, "create")) {
+    if (argc == 3 && !strcasecmp(argv[1], "function")) {
+      int rc = h->function_create(argv[2], strlen(argv[2]));
+      if (rc == COG_OK || rc == COG_EEXISTS)
+        out(c, "OK\r\n");
+      else
+        out(c, "ERR CREATE_FUNCTION %s\r\n", argv[2]);
+    } else {
+      err_args(c, cmd);
+    }
+  } else if (!strcasecmp(cmd, "drop")) {
+    if (argc == 3 && !strcasecmp(argv[1], "function")) {
+      if (!permitted(c, "drop"))
+        return;
+      int rc = h->function_drop(argv[2], strlen(argv[2]));
+      if (rc == COG_OK)
+        out(c, "OK\r\n");
+      else if (rc == COG_ENOTFOUND)
+        out(c, "ERR function not found\r\n");
+      else
+        out(c, "ERR there are still connected workers or executing clients\r\n");
+    } else {
+      err_args(c, cmd);
+    }
+  } else if (!strcasecmp(cmd, "maxqueue")) {
+    if (argc == 1) {
+      err_args(c, cmd);
+      return;
+    }
+    if (!permitted(c, "maxqueue"))
+      return;
+    int32_t max[COG_PRIO_COUNT] = { 0, 0, 0 };
+    if (argc <= 3) {
+      int32_t v = argc == 3 ? to_limit(argv[2]) : 0;
+      max[0] = max[1] = max[2] = v;
+    } else {
+      for (int i = 0; i < COG_PRIO_COUNT; i++)
+        max[i] = argc > i + 2 ? to_limit(argv[i + 2]) : 0;
+    }
+    /* gearmand answers OK for a function it does not know, too. */
+    h->set_maxqueue(argv[1], strlen(argv[1]), max);
+    out(c, "OK\r\n");
+  } else if (!strcasecmp(cmd, "getpid")) {
+    out(c, "OK %d\n", (int)getpid());
+  } else if (!strcasecmp(cmd, "verbose")) {
+    static const char *const names[] = { "FATAL", "ALERT", "CRITICAL", "ERROR",
+                                         "WARNING", "NOTICE", "INFO", "DEBUG" };
+    unsigned lvl = (unsigned)h->log_level();
+    out(c, "OK %s\n", lvl < 8 ? names[lvl] : "ERROR");
+  } else if (!strcasecmp(cmd, "version")) {
+    out(c, "OK %s\n", h->version());
+  } else if (!strcasecmp(cmd, "shutdown")) {
+    int graceful = argc == 2 && !strcasecmp(argv[1], "graceful");
+    if (argc > 2 || (argc == 2 && !graceful)) {
+      err_args(c, cmd);
+      return;
+    }
+    if (!permitted(c, "shutdown"))
+      return;
+    LOG(c->a, COG_LOG_NOTICE, "admin 'shutdown%s' from %s", graceful ? " graceful" : "", c->addr);
+    out(c, "OK\r\n");
+    h->shutdown(graceful);
+  } else {
+    out(c, "ERR UNKNOWN_COMMAND Unknown+server+command%s\r\n", cmd);
+  }
+}
+
+/* -------------------------------------------------------------- input */
+
+static void process(aconn_t *c)
+{
+  while (!c->dead && !c->draining) {
+    size_t n = 0;
+    char *line = evbuffer_readln(c->in, &n, EVBUFFER_EOL_LF);
+    if (line == NULL) {
+      if (evbuffer_get_length(c->in) > ADM_MAX_LINE) {
+        out(c, "ERR LINE_TOO_LONG Admin+lines+are+limited+to+%d+bytes\r\n", ADM_MAX_LINE);
+        c->draining = 1;
+        event_del(c->rev);
+      }
+      break;
+    }
+    if (n && line[n - 1] == '\r')
+      line[--n] = '\0';
+    if (strlen(line) != n) {
+      out(c, "ERR UNKNOWN_COMMAND Unknown+server+command\r\n"); /* NUL inside a line */
+    } else {
+      run(c, line);
+    }
+    free(line);
+  }
+  schedule_flush(c);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+  (void)what;
+  aconn_t *c = arg;
+  int n = evbuffer_read(c->in, fd, 16384);
+  if (n > 0) {
+    process(c);
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return;
+  if (n < 0) {
+    kill_conn(c);
+    return;
+  }
+  /* EOF: a last line without its newline still counts. */
+  size_t left = evbuffer_get_length(c->in);
+  if (left && left <= ADM_MAX_LINE) {
+    evbuffer_add(c->in, "\n", 1);
+    process(c);
+  }
+  c->draining = 1;
+  event_del(c->rev);
+  schedule_flush(c);
+}
+
+static void conn_free(aconn_t *c)
+{
+  if (c->rev)
+    event_free(c->rev);
+  if (c->wev)
+    event_free(c->wev);
+  if (c->in)
+    evbuffer_free(c->in);
+  if (c->out)
+    evbuffer_free(c->out);
+  if (c->fd >= 0)
+    close(c->fd);
+  if (c->prev)
+    c->prev->next = c->next;
+  else if (c->a->conns == c)
+    c->a->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  free(c);
+}
+
+static void close_cb(void *arg)
+{
+  conn_free(arg);
+}
+
+static void adopt(adm_t *a, int fd, const char *address, const void *prefix, size_t len)
+{
+  aconn_t *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    close(fd);
+    return;
+  }
+  c->a = a;
+  c->fd = fd;
+  snprintf(c->addr, sizeof(c->addr), "%s", address ? address : "-");
+  c->allowed = (uint8_t)adm_acl_match(&a->acl, c->addr);
+  struct event_base *base = a->host->event_base();
+  c->in = evbuffer_new();
+  c->out = evbuffer_new();
+  c->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, c);
+  c->wev = event_new(base, fd, EV_WRITE, on_writable, c);
+  c->next = a->conns;
+  if (a->conns)
+    a->conns->prev = c;
+  a->conns = c;
+  if (!c->in || !c->out || !c->rev || !c->wev || event_add(c->rev, NULL) != 0) {
+    LOG(a, COG_LOG_ERROR, "cannot set up an admin connection from %s", c->addr);
+    conn_free(c);
+    return;
+  }
+  if (len) {
+    evbuffer_add(c->in, prefix, len);
+    process(c);
+  }
+}
+
+static void on_handoff(void *arg, int fd, const char *address, const void *prefix, size_t len)
+{
+  adopt(arg, fd, address, prefix, len);
+}
+
+static void on_accept(void *arg, int fd, const char *address)
+{
+  adopt(arg, fd, address, NULL, 0);
+}
+
+/* -------------------------------------------------------------- plugin */
+
+static const cog_option_t options[] = {
+  { "admin-listen", 0, COG_OPT_LIST, "ADDR:PORT", NULL,
+    "also serve admin commands on this address (repeatable)" },
+  { "admin-allow", 0, COG_OPT_LIST, "CIDR", "127.0.0.0/8,::1",
+    "networks allowed to run shutdown, cancel job, drop function, maxqueue ('any' for all)" },
+  { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+static int adm_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
+{
+  adm_t *a = calloc(1, sizeof(*a));
+  if (a == NULL)
+    return COG_ENOMEM;
+  a->host = host;
+  a->self = self;
+  char err[256];
+  if (adm_acl_parse(&a->acl, host->option(self, "admin-allow"), err, sizeof(err)) != 0) {
+    LOG(a, COG_LOG_ERROR, "--admin-allow: %s", err);
+    free(a);
+    return COG_EINVAL;
+  }
+  if (host->admin_register(self, on_handoff, a) != COG_OK) {
+    adm_acl_free(&a->acl);
+    free(a);
+    return COG_EEXISTS;
+  }
+  *state = a;
+  return COG_OK;
+}
+
+static int adm_bind(void *state)
+{
+  adm_t *a = state;
+  const char *specs = a->host->option(a->self, "admin-listen");
+  if (specs == NULL || *specs == '\0')
+    return COG_OK;
+  char *copy = strdup(specs), *save = NULL;
+  if (copy == NULL)
+    return COG_ENOMEM;
+  int rc = COG_OK;
+  for (char *s = strtok_r(copy, ",", &save); s && rc == COG_OK; s = strtok_r(NULL, ",", &save)) {
+    if (a->nlisteners == ADM_MAX_LISTENERS) {
+      rc = COG_EINVAL;
+      break;
+    }
+    rc = a->host->listen(a->self, s, on_accept, a, &a->listeners[a->nlisteners]);
+    if (rc == COG_OK)
+      a->nlisteners++;
+  }
+  free(copy);
+  return rc;
+}
+
+static int adm_start(void *state)
+{
+  adm_t *a = state;
+  for (int i = 0; i < a->nlisteners; i++)
+    a->host->listener_enable(a->listeners[i], 1);
+  return COG_OK;
+}
+
+static void adm_stop_accepting(void *state)
+{
+  adm_t *a = state;
+  for (int i = 0; i < a->nlisteners; i++)
+    a->host->listener_enable(a->listeners[i], 0);
+}
+
+static void adm_fini(void *state)
+{
+  adm_t *a = state;
+  a->host->admin_register(a->self, NULL, NULL);
+  for (int i = 0; i < a->nlisteners; i++)
+    a->host->listener_free(a->listeners[i]);
+  while (a->conns) {
+    aconn_t *c = a->conns;
+    if (!c->dead)
+      do_write(c);
+    conn_free(c);
+  }
+  adm_acl_free(&a->acl);
+  free(a);
+}
+
+static const cog_protocol_ops_t protocol_ops = {
+  .size = sizeof(cog_protocol_ops_t),
+  .bind = adm_bind,
+  .start = adm_start,
+  .stop_accepting = adm_stop_accepting,
+};
+
+static const cog_plugin_t descriptor = {
+  .abi_major = COG_ABI_MAJOR,
+  .abi_minor = COG_ABI_MINOR,
+  .size = sizeof(cog_plugin_t),
+  .kind = COG_PLUGIN_PROTOCOL,
+  .name = "admin",
+  .version = PACKAGE_VERSION,
+  .description = "the text admin protocol (gearadmin); loaded whenever installed",
+  .options = options,
+  .init = adm_init,
+  .fini = adm_fini,
+  .protocol = &protocol_ops,
+};
+
+COG_PLUGIN_ENTRY(protocol_admin)
+{
+  return &descriptor;
+}
