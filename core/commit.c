@@ -16,17 +16,29 @@
 
 struct cog_commit {
   cog_link_t link;
-  uint64_t *seqs;
-  size_t n;
+  uint64_t *seqs;        /* jobs enqueued in this batch */
+  size_t n, cap;
+  cog_link_t acks;       /* answers given when this batch is applied */
+  int writes;            /* anything for the queue plugin to write */
   int finished;
   int rc;
-  char *msg;
 };
 
-static uint64_t *batch_seqs;
-static size_t batch_n, batch_cap;
+/* The batch collecting this turn's writes and answers. */
+static cog_commit_t *cur;
 
 static void turn_end(void *arg);
+
+static cog_commit_t *current(void)
+{
+  if (cur == NULL) {
+    cur = calloc(1, sizeof(*cur));
+    if (cur == NULL)
+      return NULL;
+    cog_list_init(&cur->acks);
+  }
+  return cur;
+}
 
 void cog_commit_schedule(void)
 {
@@ -41,13 +53,16 @@ void cog_commit_schedule(void)
 
 int cog_commit_enqueue(cog_job_t *j)
 {
-  if (batch_n == batch_cap) {
-    size_t cap = batch_cap ? batch_cap * 2 : 256;
-    uint64_t *s = realloc(batch_seqs, cap * sizeof(*s));
+  cog_commit_t *c = current();
+  if (c == NULL)
+    return COG_ENOMEM;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 64;
+    uint64_t *s = realloc(c->seqs, cap * sizeof(*s));
     if (s == NULL)
       return COG_ENOMEM;
-    batch_seqs = s;
-    batch_cap = cap;
+    c->seqs = s;
+    c->cap = cap;
   }
   cog_qjob_t q;
   cog_job_to_qjob(j, &q);
@@ -57,14 +72,15 @@ int cog_commit_enqueue(cog_job_t *j)
             cog_strerror(rc));
     return COG_EQUEUE;
   }
-  batch_seqs[batch_n++] = j->seq;
-  cog_E.batch_dirty = 1;
+  c->seqs[c->n++] = j->seq;
+  c->writes = 1;
   cog_commit_schedule();
   return COG_OK;
 }
 
 void cog_commit_done_job(cog_job_t *j)
 {
+  j->flags &= (uint8_t)~COG_JOB_STORED;
   if (cog_E.qops == NULL)
     return;
   cog_qjob_t q;
@@ -73,55 +89,68 @@ void cog_commit_done_job(cog_job_t *j)
   if (rc != COG_OK)
     cog_log(COG_LOG_ERROR, "persistent queue could not remove a job of %s (%s): it may run again "
             "after a restart", j->fn->name, cog_strerror(rc));
-  j->flags &= (uint8_t)~COG_JOB_STORED;
-  cog_E.batch_dirty = 1;
+  cog_commit_t *c = current();
+  if (c)
+    c->writes = 1;
   cog_commit_schedule();
+}
+
+/* The answer to a submit waits for the end of this turn's batch: every
+ * batch before it is applied first, so a peer's answers come in the order
+ * of its submits, and a job it coalesced onto is committed by then. */
+int cog_commit_ack(cog_job_t *j, cog_peer_t *p, uint64_t cookie)
+{
+  cog_commit_t *c = current();
+  cog_ack_t *a = c ? malloc(sizeof(*a)) : NULL;
+  if (a == NULL)
+    return COG_ENOMEM;
+  a->peer = p;
+  a->cookie = cookie;
+  a->seq = j->seq;
+  a->failed = 0;
+  cog_list_push_tail(&c->acks, &a->blink);
+  cog_list_push_tail(&p->acks, &a->plink);
+  cog_list_push_tail(&j->acks, &a->jlink);
+  cog_commit_schedule();
+  return COG_AGAIN;
+}
+
+void cog_ack_free(cog_ack_t *a)
+{
+  cog_list_remove(&a->blink);
+  cog_list_remove(&a->plink);
+  cog_list_remove(&a->jlink);
+  free(a);
+}
+
+static void batch_free(cog_commit_t *c)
+{
+  cog_link_t *l, *t;
+  cog_list_foreach_safe(l, t, &c->acks)
+    cog_ack_free(cog_container_of(l, cog_ack_t, blink));
+  free(c->seqs);
+  free(c);
 }
 
 static void turn_end(void *arg)
 {
   (void)arg;
   cog_E.commit_scheduled = 0;
-  if (!cog_E.batch_dirty || cog_E.qops == NULL)
+  cog_commit_t *c = cur;
+  if (c == NULL)
     return;
-  cog_commit_t *c = calloc(1, sizeof(*c));
-  if (c == NULL) {
-    cog_log(COG_LOG_ERROR, "out of memory starting a queue commit; retrying next turn");
-    cog_commit_schedule();
-    return;
-  }
-  c->seqs = batch_seqs;
-  c->n = batch_n;
-  batch_seqs = NULL;
-  batch_n = batch_cap = 0;
-  cog_E.batch_dirty = 0;
+  cur = NULL;
   cog_list_push_tail(&cog_E.inflight, &c->link);
   cog_E.ncommits_inflight++;
-  cog_E.qops->commit(cog_E.qstate, c);
+  if (c->writes && cog_E.qops)
+    cog_E.qops->commit(cog_E.qstate, c);
+  else
+    cog_commit_done(c, COG_OK, NULL); /* answers only: applied in order */
 }
 
 void cog_engine_commit_now(void)
 {
   turn_end(NULL);
-}
-
-static void answer(cog_job_t *j, int rc)
-{
-  char h[COG_HANDLE_MAX + 1];
-  int hl = cog_job_format_handle(j, h, sizeof(h));
-  cog_link_t *l, *t;
-  cog_list_foreach_safe(l, t, &j->acks) {
-    cog_ack_t *a = cog_container_of(l, cog_ack_t, jlink);
-    cog_peer_t *p = a->peer;
-    uint64_t cookie = a->cookie;
-    cog_list_remove(&a->jlink);
-    cog_list_remove(&a->plink);
-    free(a);
-    if (rc == COG_OK)
-      p->ops->submitted(p->ctx, cookie, COG_OK, h, (size_t)hl);
-    else
-      p->ops->submitted(p->ctx, cookie, rc, NULL, 0);
-  }
 }
 
 static void apply(cog_commit_t *c)
@@ -137,20 +166,43 @@ static void apply(cog_commit_t *c)
         j->flags |= COG_JOB_STORED;
         cog_job_make_ready(j);
       }
-      answer(j, COG_OK);
+      continue;
+    }
+    /* Not stored: the job does not exist after all.  Submitters waiting
+     * on it (in this or a later batch) get the error. */
+    cog_link_t *l;
+    for (l = j->acks.next; l != &j->acks; l = l->next)
+      cog_container_of(l, cog_ack_t, jlink)->failed = 1;
+    if (j->state == COG_JOB_PENDING) {
+      j->fn->npending--;
+      j->state = 0;
+      j->fn->submitted--;
+      cog_job_free(j);
     } else {
-      answer(j, COG_EQUEUE);
-      if (j->state == COG_JOB_PENDING) {
-        j->fn->npending--;
-        j->state = 0;
-        j->fn->submitted--;
-        /* Coalesced foreground submitters were answered with the error
-         * above: they never got a handle, so no event follows. */
-        cog_job_free(j);
-      } else {
-        j->flags &= (uint8_t)~COG_JOB_STORED;
+      /* A foreground job made background by a later submit: it goes back
+       * to being foreground, and dies with its clients as such. */
+      j->flags &= (uint8_t)~(COG_JOB_STORED | COG_JOB_BG);
+      if (cog_list_empty(&j->listeners)) {
+        if (j->state == COG_JOB_RUNNING)
+          j->flags |= COG_JOB_IGNORE;
+        else
+          cog_job_finish(j, NULL);
       }
     }
+  }
+  cog_link_t *l;
+  while ((l = cog_list_first(&c->acks)) != NULL) {
+    cog_ack_t *a = cog_container_of(l, cog_ack_t, blink);
+    cog_peer_t *p = a->peer;
+    uint64_t cookie = a->cookie;
+    int rc = c->rc != COG_OK || a->failed ? COG_EQUEUE : COG_OK;
+    char h[COG_HANDLE_MAX + 1];
+    int hl = snprintf(h, sizeof(h), "%s%llu", cog_E.prefix, (unsigned long long)a->seq);
+    cog_ack_free(a);
+    if (rc == COG_OK)
+      p->ops->submitted(p->ctx, cookie, COG_OK, h, (size_t)hl);
+    else
+      p->ops->submitted(p->ctx, cookie, rc, NULL, 0);
   }
 }
 
@@ -161,7 +213,7 @@ void cog_commit_done(cog_commit_t *c, int rc, const char *msg)
   if (rc != COG_OK)
     cog_log(COG_LOG_ERROR, "persistent queue commit of %zu job(s) failed: %s", c->n,
             msg ? msg : cog_strerror(rc));
-  /* Answer in order: a later batch waits for the earlier ones. */
+  /* Apply in order: a later batch waits for the earlier ones. */
   cog_link_t *l;
   while ((l = cog_list_first(&cog_E.inflight)) != NULL) {
     cog_commit_t *h = cog_container_of(l, cog_commit_t, link);
@@ -170,9 +222,7 @@ void cog_commit_done(cog_commit_t *c, int rc, const char *msg)
     cog_list_remove(&h->link);
     cog_E.ncommits_inflight--;
     apply(h);
-    free(h->seqs);
-    free(h->msg);
-    free(h);
+    batch_free(h);
   }
 }
 
@@ -182,13 +232,12 @@ void cog_commit_abort_all(void)
   while ((l = cog_list_first(&cog_E.inflight)) != NULL) {
     cog_commit_t *h = cog_container_of(l, cog_commit_t, link);
     cog_list_remove(&h->link);
-    free(h->seqs);
-    free(h);
+    batch_free(h);
   }
   cog_E.ncommits_inflight = 0;
-  free(batch_seqs);
-  batch_seqs = NULL;
-  batch_n = batch_cap = 0;
+  if (cur)
+    batch_free(cur);
+  cur = NULL;
 }
 
 /* ------------------------------------------------------------- replay */
@@ -210,8 +259,9 @@ static int replay_add(void *ctx, const cog_qjob_t *q)
     cog_log(COG_LOG_WARNING, "replay: job %llu of %s duplicates unique '%.*s': dropped from the "
             "queue", (unsigned long long)q->id, fn->name, (int)q->unique_len, q->unique);
     int rc = cog_E.qops->done(cog_E.qstate, q);
-    if (rc == COG_OK) {
-      cog_E.batch_dirty = 1;
+    cog_commit_t *c = rc == COG_OK ? current() : NULL;
+    if (c) {
+      c->writes = 1;
       cog_commit_schedule();
     }
     return COG_EEXISTS;

@@ -20,7 +20,6 @@ int cog_engine_init(const cog_engine_cfg_t *cfg)
   cog_hash_init(&cog_E.jobs);
   cog_hash_init(&cog_E.uniques);
   cog_list_init(&cog_E.peers);
-  cog_list_init(&cog_E.batch);
   cog_list_init(&cog_E.inflight);
   /* Handle numbers start at the start-up time in microseconds, so they
    * never repeat across restarts while fewer than a million jobs a second
@@ -155,12 +154,8 @@ void cog_peer_close(cog_peer_t *p)
   cog_list_foreach_safe(l, t, &p->abilities)
     ability_free(cog_container_of(l, cog_ability_t, plink));
   /* Answers it was waiting for are dropped; the jobs go on. */
-  cog_list_foreach_safe(l, t, &p->acks) {
-    cog_ack_t *a = cog_container_of(l, cog_ack_t, plink);
-    cog_list_remove(&a->jlink);
-    cog_list_remove(&a->plink);
-    free(a);
-  }
+  cog_list_foreach_safe(l, t, &p->acks)
+    cog_ack_free(cog_container_of(l, cog_ack_t, plink));
   /* Foreground jobs nobody listens to any more are dropped; a running one
    * finishes and its result is discarded.  Background jobs stay. */
   cog_list_foreach_safe(l, t, &p->listening) {
@@ -220,19 +215,6 @@ static int attach_listener(cog_job_t *j, cog_peer_t *p)
   return COG_OK;
 }
 
-static int add_ack(cog_job_t *j, cog_peer_t *p, uint64_t cookie)
-{
-  cog_ack_t *a = malloc(sizeof(*a));
-  if (a == NULL)
-    return COG_ENOMEM;
-  a->job = j;
-  a->peer = p;
-  a->cookie = cookie;
-  cog_list_push_tail(&j->acks, &a->jlink);
-  cog_list_push_tail(&p->acks, &a->plink);
-  return COG_AGAIN;
-}
-
 static int handle_out(const cog_job_t *j, char *out, size_t *len)
 {
   int n = cog_job_format_handle(j, out, COG_HANDLE_MAX + 1);
@@ -275,13 +257,13 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
         }
         j->flags |= COG_JOB_STORED;
         j->flags &= (uint8_t)~COG_JOB_IGNORE;
-        return add_ack(j, p, s->cookie);
+        return cog_commit_ack(j, p, s->cookie);
       }
       j->flags |= COG_JOB_BG;
       j->flags &= (uint8_t)~COG_JOB_IGNORE;
     }
     if (j->state == COG_JOB_PENDING)
-      return add_ack(j, p, s->cookie);
+      return cog_commit_ack(j, p, s->cookie);
     return handle_out(j, hout, hlen);
   }
 
@@ -311,7 +293,7 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
     cog_job_index_unique(j);
     /* On ENOMEM the job is still committed and runs; only the answer is
      * lost, and the client sees an error. */
-    return add_ack(j, p, s->cookie);
+    return cog_commit_ack(j, p, s->cookie);
   }
   cog_job_index_unique(j);
   /* In memory, a background job counts as queued for `show jobs` (what

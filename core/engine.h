@@ -28,13 +28,17 @@ typedef struct cog_listener_node {
   cog_peer_t *peer;
 } cog_lnode_t;
 
-/* A submit answered later (after the queue commit). */
+/* A submit answered later, when the batch of the turn it was made in is
+ * applied.  Owned by that batch; also linked from its peer and, while the
+ * job lives, from the job. */
 typedef struct cog_ack {
-  cog_link_t jlink;   /* in job->acks  */
+  cog_link_t blink;   /* in its batch's acks */
   cog_link_t plink;   /* in peer->acks */
-  cog_job_t *job;
+  cog_link_t jlink;   /* in job->acks  */
   cog_peer_t *peer;
   uint64_t cookie;
+  uint64_t seq;       /* the job's handle number */
+  int failed;         /* the job's own commit failed */
 } cog_ack_t;
 
 struct cog_peer {
@@ -134,8 +138,6 @@ typedef struct cog_engine {
   /* persistent queue */
   const cog_queue_ops_t *qops;
   void *qstate;
-  cog_link_t batch;         /* jobs enqueued this turn (qlink) */
-  int batch_dirty;          /* enqueues or dones since last commit */
   int commit_scheduled;
   cog_link_t inflight;      /* cog_commit_t list, oldest first */
   uint64_t ncommits_inflight;
@@ -180,6 +182,8 @@ void cog_job_lost(cog_job_t *j, const char *why);
 
 /* commit.c */
 int cog_commit_enqueue(cog_job_t *j);
+int cog_commit_ack(cog_job_t *j, cog_peer_t *p, uint64_t cookie);
+void cog_ack_free(cog_ack_t *a);
 void cog_commit_done_job(cog_job_t *j);
 void cog_commit_schedule(void);
 void cog_commit_abort_all(void);

@@ -57,12 +57,9 @@ void cog_job_free(cog_job_t *j)
     cog_list_remove(&n->jlink);
     free(n);
   }
-  cog_list_foreach_safe(l, t, &j->acks) {
-    cog_ack_t *a = cog_container_of(l, cog_ack_t, jlink);
-    cog_list_remove(&a->plink);
-    cog_list_remove(&a->jlink);
-    free(a);
-  }
+  /* Answers still owed belong to their batch: only unlink them. */
+  cog_list_foreach_safe(l, t, &j->acks)
+    cog_list_remove(l);
   if (j->timer) {
     cog_timer_cancel(j->timer);
     j->timer = NULL;
