@@ -96,6 +96,10 @@ def pack(ptype, *args, magic=REQ):
 
 
 def split_args(ptype, payload):
+    if ptype == WORK_FAIL and payload.endswith(b"\0"):
+        # gearmand 1.1 sends WORK_FAIL "HANDLE\0" when it turns a
+        # WORK_EXCEPTION into a failure; the handle is what matters here
+        payload = payload[:-1]
     n = RES_ARGC.get(ptype)
     if n is None or n == 0:
         return [payload] if payload else []

@@ -686,6 +686,7 @@ static int mode_submit_bg(const char *fn, const char *unique, const char *data)
 static int mode_run(const char *fn, const char *data, int exceptions)
 {
   gearman_client_st *c = new_client();
+  gearman_client_set_timeout(c, 8000);
   if (exceptions)
     gearman_client_add_options(c, GEARMAN_CLIENT_EXCEPTION);
   struct collect col;
