@@ -89,6 +89,8 @@ int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
                cog_listener_t **out);
 void cog_listener_enable(cog_listener_t *l, int on);
 void cog_listener_free(cog_listener_t *l);
+/* Bind and listen on every address of spec; fds returned to the caller. */
+int cog_listen_sockets(const char *who, const char *spec, int *fds, int max, int *n);
 /* Port actually bound by the first socket of l (for port 0). */
 int cog_listener_port(const cog_listener_t *l);
 
@@ -147,6 +149,7 @@ void cog_engine_commit_now(void);
 /* Graceful shutdown: refuse new jobs, hand out no more work. */
 void cog_engine_drain(void);
 const char *cog_engine_handle_prefix(void);
+const cog_stats_t *cog_engine_stats(void);
 int cog_engine_set_maxqueue(const char *fn, size_t len, const int32_t max[COG_PRIO_COUNT]);
 
 cog_peer_t *cog_peer_open(const cog_peer_ops_t *ops, void *ctx, const cog_peer_info_t *info);

@@ -22,10 +22,29 @@ struct cog_commit {
   int writes;            /* anything for the queue plugin to write */
   int finished;
   int rc;
+  uint64_t started_ms;
 };
 
 /* The batch collecting this turn's writes and answers. */
 static cog_commit_t *cur;
+
+/* Log the queue's failures once per change of state, not once per job:
+ * an outage of the backend would otherwise flood the log. */
+static int queue_failing;
+
+static void queue_health(int ok, const char *what, const char *detail)
+{
+  if (ok && queue_failing) {
+    queue_failing = 0;
+    cog_log(COG_LOG_NOTICE, "persistent queue: working again");
+  } else if (!ok && !queue_failing) {
+    queue_failing = 1;
+    cog_log(COG_LOG_ERROR, "persistent queue %s: %s (background jobs are refused until it "
+            "recovers)", what, detail);
+  } else if (!ok) {
+    cog_debug("persistent queue %s: %s", what, detail);
+  }
+}
 
 static void turn_end(void *arg);
 
@@ -68,8 +87,8 @@ int cog_commit_enqueue(cog_job_t *j)
   cog_job_to_qjob(j, &q);
   int rc = cog_E.qops->enqueue(cog_E.qstate, &q);
   if (rc != COG_OK) {
-    cog_log(COG_LOG_ERROR, "persistent queue refused a job of %s: %s", j->fn->name,
-            cog_strerror(rc));
+    cog_E.stats.enqueue_errors++;
+    queue_health(0, "refuses jobs", cog_strerror(rc));
     return COG_EQUEUE;
   }
   c->seqs[c->n++] = j->seq;
@@ -142,6 +161,7 @@ static void turn_end(void *arg)
   cur = NULL;
   cog_list_push_tail(&cog_E.inflight, &c->link);
   cog_E.ncommits_inflight++;
+  c->started_ms = cog_now_ms();
   if (c->writes && cog_E.qops)
     cog_E.qops->commit(cog_E.qstate, c);
   else
@@ -210,9 +230,14 @@ void cog_commit_done(cog_commit_t *c, int rc, const char *msg)
 {
   c->finished = 1;
   c->rc = rc;
-  if (rc != COG_OK)
-    cog_log(COG_LOG_ERROR, "persistent queue commit of %zu job(s) failed: %s", c->n,
-            msg ? msg : cog_strerror(rc));
+  if (c->writes) {
+    cog_E.stats.commits++;
+    cog_hist_add(&cog_E.stats.commit_latency, (cog_now_ms() - c->started_ms) / 1000.0);
+    if (rc != COG_OK)
+      cog_E.stats.commit_errors++;
+  }
+  if (c->writes)
+    queue_health(rc == COG_OK, "commit failed", msg ? msg : cog_strerror(rc));
   /* Apply in order: a later batch waits for the earlier ones. */
   cog_link_t *l;
   while ((l = cog_list_first(&cog_E.inflight)) != NULL) {
@@ -238,6 +263,7 @@ void cog_commit_abort_all(void)
   if (cur)
     batch_free(cur);
   cur = NULL;
+  queue_failing = 0;
 }
 
 /* ------------------------------------------------------------- replay */

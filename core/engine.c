@@ -10,6 +10,28 @@
 
 cog_engine_t cog_E;
 
+/* Seconds: 1 ms .. 5 min, then +Inf. */
+static const double hist_bounds[COG_HIST_BUCKETS - 1] = {
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60
+};
+
+void cog_hist_add(cog_histogram_t *h, double seconds)
+{
+  int i = 0;
+  while (i < COG_HIST_BUCKETS - 1 && seconds > hist_bounds[i])
+    i++;
+  h->buckets[i]++;
+  h->count++;
+  h->sum += seconds;
+}
+
+const cog_stats_t *cog_engine_stats(void)
+{
+  cog_E.stats.jobs = cog_E.jobs.count;
+  cog_E.stats.running = cog_E.running;
+  return &cog_E.stats;
+}
+
 /* --------------------------------------------------------------- setup */
 
 int cog_engine_init(const cog_engine_cfg_t *cfg)
@@ -33,6 +55,10 @@ int cog_engine_init(const cog_engine_cfg_t *cfg)
   if (hl > COG_HANDLE_MAX - 24)
     hl = COG_HANDLE_MAX - 24;
   cog_E.prefix_len = (size_t)snprintf(cog_E.prefix, sizeof(cog_E.prefix), "H:%.*s:", (int)hl, host);
+  cog_E.clock0 = cog_now_ms();
+  cog_E.stats.size = sizeof(cog_stats_t);
+  cog_E.stats.bounds = hist_bounds;
+  cog_E.stats.started = (int64_t)tv.tv_sec;
   return COG_OK;
 }
 
@@ -127,6 +153,8 @@ cog_peer_t *cog_peer_open(const cog_peer_ops_t *ops, void *ctx, const cog_peer_i
     return NULL;
   }
   cog_list_push_tail(&cog_E.peers, &p->all);
+  cog_E.stats.peers++;
+  cog_E.stats.peers_total++;
   return p;
 }
 
@@ -173,6 +201,7 @@ void cog_peer_close(cog_peer_t *p)
     }
   }
   cog_list_remove(&p->all);
+  cog_E.stats.peers--;
   free(p->address);
   free(p->client_id);
   free(p->fnames);
@@ -409,6 +438,7 @@ int cog_grab(cog_peer_t *p, cog_assignment_t *out)
       }
       j->state = COG_JOB_RUNNING;
       j->worker = p;
+      j->started_ms = cog_engine_clock();
       cog_list_push_tail(&p->running, &j->wlink);
       fn->nrunning++;
       cog_E.running++;

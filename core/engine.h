@@ -105,6 +105,7 @@ struct cog_job {
   uint32_t retries;
   uint32_t numerator, denominator;
   uint32_t nclients;
+  uint32_t started_ms;      /* engine clock when grabbed */
   uint8_t prio;
   uint8_t state;
   uint8_t flags;
@@ -143,6 +144,8 @@ typedef struct cog_engine {
   uint64_t ncommits_inflight;
   uint64_t running;
   int draining;
+  uint64_t clock0;          /* cog_now_ms() at init */
+  cog_stats_t stats;
   uint32_t nfunctions_cache;
 } cog_engine_t;
 
@@ -179,6 +182,10 @@ void cog_job_relay(cog_job_t *j, const cog_event_t *ev);
 void cog_job_finish(cog_job_t *j, const cog_event_t *ev);
 /* A worker lost the job (disconnect, timeout): requeue or fail it. */
 void cog_job_lost(cog_job_t *j, const char *why);
+
+/* engine.c */
+void cog_hist_add(cog_histogram_t *h, double seconds);
+static inline uint32_t cog_engine_clock(void) { return (uint32_t)(cog_now_ms() - cog_E.clock0); }
 
 /* commit.c */
 int cog_commit_enqueue(cog_job_t *j);

@@ -54,6 +54,11 @@ static int h_admin_register(cog_plugin_ref_t *self, cog_admin_fn fn, void *arg)
 
 static const char *h_version(void) { return COG_VERSION; }
 
+static int h_listen_sockets(cog_plugin_ref_t *self, const char *spec, int *fds, int max, int *n)
+{
+  return cog_listen_sockets(self ? self->name : "core", spec, fds, max, n);
+}
+
 static int h_set_maxqueue(const char *name, size_t len, const int32_t max[COG_PRIO_COUNT])
 {
   return cog_engine_set_maxqueue(name, len, max);
@@ -101,4 +106,6 @@ const cog_host_t cog_host = {
   .set_maxqueue = h_set_maxqueue,
   .shutdown = cog_shutdown,
   .log_level = cog_log_get_level,
+  .stats = cog_engine_stats,
+  .listen_sockets = h_listen_sockets,
 };

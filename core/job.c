@@ -356,6 +356,7 @@ void cog_job_finish(cog_job_t *j, const cog_event_t *ev)
     cog_list_remove(&j->wlink);
     j->fn->nrunning--;
     cog_E.running--;
+    cog_hist_add(&cog_E.stats.job_runtime, (cog_engine_clock() - j->started_ms) / 1000.0);
   } else {
     cog_job_unqueue(j);
   }

@@ -131,8 +131,9 @@ static int split_spec(const char *spec, char *host, size_t hcap, char *port, siz
   return COG_OK;
 }
 
-int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
-               cog_listener_t **out)
+/* Bind and listen on every address of spec; returns the number of fds
+ * (>= 1) or a COG_E* code after logging why. */
+static int bind_all(const char *who, const char *spec, int *fds, int max, int *port_out)
 {
   char host[256], port[32];
   if (split_spec(spec, host, sizeof(host), port, sizeof(port)) != COG_OK || port[0] == '\0') {
@@ -140,11 +141,6 @@ int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
     return COG_EINVAL;
   }
   int any = host[0] == '\0' || strcmp(host, "*") == 0;
-  cog_listener_t *l = calloc(1, sizeof(*l));
-  if (l == NULL)
-    return COG_ENOMEM;
-  l->fn = fn;
-  l->arg = arg;
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
@@ -154,12 +150,11 @@ int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
   int rc = getaddrinfo(any ? NULL : host, port, &hints, &res);
   if (rc != 0) {
     cog_log(COG_LOG_ERROR, "%s: cannot resolve '%s': %s", who, spec, gai_strerror(rc));
-    free(l);
     return COG_EINVAL;
   }
-  int bound_port = 0;
+  int n = 0, bound_port = 0;
   char lasterr[256] = "no address";
-  for (struct addrinfo *ai = res; ai && l->n < MAX_SOCKS; ai = ai->ai_next) {
+  for (struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
       snprintf(lasterr, sizeof(lasterr), "socket: %s", strerror(errno));
@@ -188,14 +183,6 @@ int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
       close(fd);
       continue;
     }
-    struct evconnlistener *ev = evconnlistener_new(cog_loop_base(), on_accept, l,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-    if (ev == NULL) {
-      close(fd);
-      continue;
-    }
-    evconnlistener_set_error_cb(ev, on_error);
-    l->ev[l->n++] = ev;
     if (!bound_port) {
       struct sockaddr_storage got;
       socklen_t gl = sizeof(got);
@@ -206,14 +193,56 @@ int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
     char a[INET6_ADDRSTRLEN];
     addr_string(ai->ai_addr, a, sizeof(a));
     cog_log(COG_LOG_NOTICE, "%s: listening on %s port %d", who, a, bound_port);
+    fds[n++] = fd;
   }
   freeaddrinfo(res);
-  if (l->n == 0) {
+  if (n == 0) {
     cog_log(COG_LOG_ERROR, "%s: cannot listen on '%s': %s", who, spec, lasterr);
+    return COG_ERROR;
+  }
+  if (port_out)
+    *port_out = bound_port;
+  return n;
+}
+
+int cog_listen_sockets(const char *who, const char *spec, int *fds, int max, int *n)
+{
+  int rc = bind_all(who, spec, fds, max, NULL);
+  if (rc < 0)
+    return rc;
+  *n = rc;
+  return COG_OK;
+}
+
+int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
+               cog_listener_t **out)
+{
+  int fds[MAX_SOCKS];
+  cog_listener_t *l = calloc(1, sizeof(*l));
+  if (l == NULL)
+    return COG_ENOMEM;
+  l->fn = fn;
+  l->arg = arg;
+  int n = bind_all(who, spec, fds, MAX_SOCKS, &l->port);
+  if (n < 0) {
+    free(l);
+    return n;
+  }
+  for (int i = 0; i < n; i++) {
+    struct evconnlistener *ev = evconnlistener_new(cog_loop_base(), on_accept, l,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
+    if (ev == NULL) {
+      cog_log(COG_LOG_ERROR, "%s: cannot watch a listening socket", who);
+      close(fds[i]);
+      continue;
+    }
+    evconnlistener_set_error_cb(ev, on_error);
+    l->ev[l->n++] = ev;
+  }
+  if (l->n == 0) {
     free(l);
     return COG_ERROR;
   }
-  l->port = bound_port;
   *out = l;
   return COG_OK;
 }

@@ -252,6 +252,31 @@ typedef struct cog_job_view {
   const char *reducer; size_t reducer_len;
 } cog_job_view_t;
 
+/* Server-wide figures for metrics.  Histograms count observations per
+ * bucket (not cumulative); bounds[i] is the upper bound of bucket i in
+ * seconds, the last bucket is +Inf. */
+#define COG_HIST_BUCKETS 14
+typedef struct cog_histogram {
+  uint64_t count;
+  double sum;                        /* seconds */
+  uint64_t buckets[COG_HIST_BUCKETS];
+} cog_histogram_t;
+
+typedef struct cog_stats {
+  uint32_t size;                     /* sizeof(cog_stats_t) in the core   */
+  const double *bounds;              /* COG_HIST_BUCKETS - 1 finite bounds */
+  uint64_t peers;                    /* open endpoints (connections)      */
+  uint64_t peers_total;              /* ever opened                       */
+  uint64_t jobs;                     /* jobs in memory                    */
+  uint64_t running;
+  cog_histogram_t job_runtime;       /* grab to end, per finished job     */
+  cog_histogram_t commit_latency;    /* queue commit start to commit_done */
+  uint64_t commits;
+  uint64_t commit_errors;
+  uint64_t enqueue_errors;           /* jobs the queue refused at enqueue */
+  int64_t started;                   /* unix time the server started     */
+} cog_stats_t;
+
 /* ------------------------------------------------------------------------
  * The host table: everything a plugin may call.  Given to init(); valid
  * until after fini() returns.  "self" is the plugin's own reference, also
@@ -382,6 +407,13 @@ typedef struct cog_host {
    * happens from the loop. */
   void (*shutdown)(int graceful);
   cog_log_level_t (*log_level)(void);
+  /* Server-wide figures; the struct is the core's, valid until the next
+   * engine call. */
+  const cog_stats_t *(*stats)(void);
+  /* Bind and listen like listen(), but hand the listening sockets to the
+   * plugin (for libraries that accept by themselves, such as evhttp):
+   * up to max fds in fds, *n set.  The fds are the plugin's to close. */
+  int (*listen_sockets)(cog_plugin_ref_t *self, const char *spec, int *fds, int max, int *n);
 } cog_host_t;
 
 /* ------------------------------------------------------------------------

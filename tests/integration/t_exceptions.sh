@@ -10,13 +10,13 @@ server_start
 lg() { timeout 20 "$LGTEST" -p "$PORT" "$@"; }
 
 # -- libgearman worker sends gearman_job_send_exception()
-bg "$LGTEST" -p "$PORT" exc-worker exc_f "boom: text"
+bg "$LGTEST" -p "$PORT" exc-worker exc_f "boom: text" > "$TMPD/w1.out" 2>&1
 W=$BG_PID
 assert_eq "libgearman client with GEARMAN_CLIENT_EXCEPTION gets the exception text" \
   "EXCEPTION boom: text" "$(lg run exc_f data exceptions)"
 wait_pid "$W" 10 > /dev/null
 
-bg "$LGTEST" -p "$PORT" exc-worker exc_f2 "boom again"
+bg "$LGTEST" -p "$PORT" exc-worker exc_f2 "boom again" > "$TMPD/w2.out" 2>&1
 W=$BG_PID
 out=$(lg run exc_f2 data)
 if [ "$SERVER" = gearmand ]; then
