@@ -1,0 +1,652 @@
+/* The HTTP protocol plugin (-r http): jobs over HTTP with gearmand's
+ * mapping (POST/GET/PUT /FUNCTION, X-Gearman-* headers), and read-only
+ * endpoints for people and monitoring: /status, /workers, /jobs/HANDLE,
+ * /metrics (Prometheus), /healthz.  Built on libevent's evhttp: no HTTP
+ * parsing here.  Status codes are documented in docs/http.md. */
+#include "views.h"
+
+#include <cogd/plugin.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HTTP_MAX_SOCKS 32
+
+typedef struct http http_t;
+
+/* One job request in flight.  It outlives its HTTP request if the client
+ * goes away first (dead), until the engine is done with its peer. */
+typedef struct hreq {
+  http_t *h;
+  struct hreq *prev, *next;   /* every live request, for fini */
+  struct evhttp_request *req;
+  struct evhttp_connection *evcon;
+  cog_peer_t *peer;
+  struct evbuffer *data;   /* WORK_DATA chunks so far */
+  cog_timer_t *timer;      /* X-Gearman-Timeout */
+  struct event *watch;     /* notices the client leaving while it waits */
+  int background;
+  int replied;
+  int dead;                /* the client's connection is gone */
+  int closing;             /* peer close scheduled */
+  char handle[COG_HANDLE_MAX + 1];
+} hreq_t;
+
+struct http {
+  const cog_host_t *host;
+  cog_plugin_ref_t *self;
+  struct evhttp *evh;
+  int fds[HTTP_MAX_SOCKS];
+  struct evhttp_bound_socket *bound[HTTP_MAX_SOCKS];
+  int nfds;
+  size_t max_response;
+  double max_timeout;
+  hreq_t *reqs;
+};
+
+#define LOG(h, lvl, ...) (h)->host->log((h)->self, (lvl), __VA_ARGS__)
+
+/* ------------------------------------------------------------- replies */
+
+static void reply(hreq_t *r, int code, const char *reason, const char *command,
+                  struct evbuffer *body)
+{
+  if (r->replied || r->dead) {
+    r->replied = 1;
+    return;
+  }
+  r->replied = 1;
+  if (r->watch) {
+    event_free(r->watch);
+    r->watch = NULL;
+  }
+  struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+  if (r->handle[0])
+    evhttp_add_header(out, "X-Gearman-Job-Handle", r->handle);
+  if (command)
+    evhttp_add_header(out, "X-Gearman-Command", command);
+  evhttp_add_header(out, "Content-Type", "application/octet-stream");
+  evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+  evhttp_send_reply(r->req, code, reason, body);
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason,
+                       const char *type, const char *text)
+{
+  struct evbuffer *b = evbuffer_new();
+  if (b)
+    evbuffer_add(b, text, strlen(text));
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+  evhttp_send_reply(req, code, reason, b);
+  if (b)
+    evbuffer_free(b);
+}
+
+static void reply_error(hreq_t *r, int code, const char *reason, const char *text)
+{
+  struct evbuffer *b = evbuffer_new();
+  if (b)
+    evbuffer_add_printf(b, "%s\n", text);
+  reply(r, code, reason, NULL, b);
+  if (b)
+    evbuffer_free(b);
+}
+
+/* --------------------------------------------------------- request life */
+
+static void hreq_free(hreq_t *r)
+{
+  if (r->watch)
+    event_free(r->watch);
+  if (r->peer)
+    r->h->host->peer_close(r->peer);
+  if (r->timer)
+    r->h->host->timer_cancel(r->timer);
+  if (r->data)
+    evbuffer_free(r->data);
+  if (!r->replied && !r->dead)
+    evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    r->h->reqs = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  free(r);
+}
+
+static void peer_close_cb(void *arg)
+{
+  hreq_t *r = arg;
+  /* A client gone before the answer: it leaves the engine now. */
+  hreq_free(r);
+}
+
+/* Done with the engine: close the peer at the end of the turn (never from
+ * inside an engine callback, which may be iterating the job's clients). */
+static void finish(hreq_t *r)
+{
+  if (r->closing)
+    return;
+  r->closing = 1;
+  if (r->h->host->defer(peer_close_cb, r) != COG_OK)
+    LOG(r->h, COG_LOG_ERROR, "cannot schedule the end of an HTTP request");
+}
+
+static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+  (void)evcon;
+  hreq_t *r = arg;
+  /* The request object is freed by libevent: never touch it again.  The
+   * job loses this client (a foreground job nobody waits for is dropped). */
+  r->dead = 1;
+  finish(r);
+}
+
+/* evhttp stops reading a connection while its request is being served,
+ * so it would not notice the client hanging up before the job ends.  Peek
+ * at the socket: EOF means the client is gone, and so must its job be. */
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+  (void)what;
+  hreq_t *r = arg;
+  char c;
+  ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    event_add(r->watch, NULL);
+    return;
+  }
+  if (n > 0)
+    return; /* a pipelined request: evhttp will read it after the answer */
+  evhttp_connection_free(r->evcon); /* calls on_conn_close */
+}
+
+static void watch_client(hreq_t *r)
+{
+  struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+  if (fd < 0)
+    return;
+  r->watch = event_new(r->h->host->event_base(), fd, EV_READ, on_watch, r);
+  if (r->watch && event_add(r->watch, NULL) != 0) {
+    event_free(r->watch);
+    r->watch = NULL;
+  }
+}
+
+static void on_timeout(void *arg)
+{
+  hreq_t *r = arg;
+  r->timer = NULL;
+  reply_error(r, 504, "Gateway Timeout", "the job did not finish within X-Gearman-Timeout");
+  finish(r);
+}
+
+/* ------------------------------------------------------- engine callbacks */
+
+static void cb_submitted(void *ctx, uint64_t cookie, int rc, const char *handle, size_t hl)
+{
+  (void)cookie;
+  hreq_t *r = ctx;
+  if (rc != COG_OK) {
+    if (rc == COG_EQUEUEFULL)
+      evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+    reply_error(r, 503, "Service Unavailable",
+                rc == COG_EQUEUEFULL ? "job queue is full" : "the persistent queue could not "
+                "store the job");
+    finish(r);
+    return;
+  }
+  snprintf(r->handle, sizeof(r->handle), "%.*s", (int)hl, handle);
+  if (r->background) {
+    reply(r, 200, "OK", "JOB_CREATED", NULL);
+    finish(r);
+  }
+}
+
+static void cb_event(void *ctx, const cog_event_t *ev)
+{
+  hreq_t *r = ctx;
+  if (r->replied)
+    return;
+  switch (ev->type) {
+  case COG_EV_DATA:
+  case COG_EV_COMPLETE:
+    if (ev->data_len && evbuffer_get_length(r->data) + ev->data_len > r->h->max_response) {
+      reply_error(r, 502, "Bad Gateway", "the worker's result is over --http-max-response");
+      finish(r);
+      return;
+    }
+    evbuffer_add(r->data, ev->data, ev->data_len);
+    if (ev->type == COG_EV_COMPLETE) {
+      reply(r, 200, "OK", "WORK_COMPLETE", r->data);
+      finish(r);
+    }
+    break;
+  case COG_EV_FAIL:
+    evbuffer_drain(r->data, evbuffer_get_length(r->data));
+    evbuffer_add_printf(r->data, "the job failed\n");
+    reply(r, 500, "Job Failed", "WORK_FAIL", r->data);
+    finish(r);
+    break;
+  case COG_EV_EXCEPTION:
+    evbuffer_drain(r->data, evbuffer_get_length(r->data));
+    evbuffer_add(r->data, ev->data, ev->data_len);
+    reply(r, 500, "Job Exception", "WORK_EXCEPTION", r->data);
+    finish(r);
+    break;
+  case COG_EV_STATUS:
+  case COG_EV_WARNING:
+    break; /* a buffered reply has nowhere to put them */
+  }
+}
+
+static void cb_wake(void *ctx)
+{
+  (void)ctx; /* HTTP clients are never workers */
+}
+
+static const cog_peer_ops_t peer_ops = {
+  .size = sizeof(cog_peer_ops_t),
+  .submitted = cb_submitted,
+  .event = cb_event,
+  .wake = cb_wake,
+};
+
+/* ---------------------------------------------------------------- jobs */
+
+static int header_bool(const char *v, int *out)
+{
+  if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes")) {
+    *out = 1;
+    return 0;
+  }
+  if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no")) {
+    *out = 0;
+    return 0;
+  }
+  return -1;
+}
+
+static void submit_job(http_t *h, struct evhttp_request *req, const char *function)
+{
+  struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+  const char *unique = evhttp_find_header(in, "X-Gearman-Unique");
+  const char *bg = evhttp_find_header(in, "X-Gearman-Background");
+  const char *prio = evhttp_find_header(in, "X-Gearman-Priority");
+  const char *tmo = evhttp_find_header(in, "X-Gearman-Timeout");
+  cog_submit_t s;
+  memset(&s, 0, sizeof(s));
+  s.function = function;
+  s.function_len = strlen(function);
+  s.priority = COG_PRIO_NORMAL;
+  if (s.function_len > COG_FUNCTION_MAX) {
+    reply_text(req, 400, "Bad Request", "text/plain", "function name too long\n");
+    return;
+  }
+  if (unique) {
+    s.unique = unique;
+    s.unique_len = strlen(unique);
+    if (s.unique_len == 0 || s.unique_len > COG_UNIQUE_MAX) {
+      reply_text(req, 400, "Bad Request", "text/plain",
+                 "X-Gearman-Unique must be 1 to 64 bytes\n");
+      return;
+    }
+  }
+  if (bg && header_bool(bg, &s.background) != 0) {
+    reply_text(req, 400, "Bad Request", "text/plain", "X-Gearman-Background: true or false\n");
+    return;
+  }
+  if (prio) {
+    if (!strcasecmp(prio, "high"))
+      s.priority = COG_PRIO_HIGH;
+    else if (!strcasecmp(prio, "low"))
+      s.priority = COG_PRIO_LOW;
+    else if (strcasecmp(prio, "normal") != 0) {
+      reply_text(req, 400, "Bad Request", "text/plain",
+                 "X-Gearman-Priority: high, normal or low\n");
+      return;
+    }
+  }
+  double timeout = 0;
+  if (tmo) {
+    char *end;
+    errno = 0;
+    timeout = strtod(tmo, &end);
+    if (errno || *end || end == tmo || timeout <= 0 || timeout > h->max_timeout) {
+      reply_text(req, 400, "Bad Request", "text/plain",
+                 "X-Gearman-Timeout: seconds, more than 0, at most --http-max-timeout\n");
+      return;
+    }
+  }
+  struct evbuffer *body = evhttp_request_get_input_buffer(req);
+  size_t blen = evbuffer_get_length(body);
+  s.data = blen ? evbuffer_pullup(body, -1) : NULL;
+  s.data_len = blen;
+
+  hreq_t *r = calloc(1, sizeof(*r));
+  if (r == NULL || (r->data = evbuffer_new()) == NULL) {
+    free(r);
+    reply_text(req, 503, "Service Unavailable", "text/plain", "out of memory\n");
+    return;
+  }
+  r->h = h;
+  r->next = h->reqs;
+  if (h->reqs)
+    h->reqs->prev = r;
+  h->reqs = r;
+  r->req = req;
+  r->evcon = evhttp_request_get_connection(req);
+  r->background = s.background;
+  char *addr = NULL;
+  uint16_t port = 0;
+  evhttp_connection_get_peer(r->evcon, &addr, &port);
+  cog_peer_info_t info = { -1, addr ? addr : "-", "http" };
+  r->peer = h->host->peer_open(&peer_ops, r, &info);
+  if (r->peer == NULL) {
+    r->replied = 1;
+    hreq_free(r);
+    reply_text(req, 503, "Service Unavailable", "text/plain", "out of memory\n");
+    return;
+  }
+  evhttp_connection_set_closecb(r->evcon, on_conn_close, r);
+  size_t hl = 0;
+  int rc = h->host->submit(r->peer, &s, r->handle, &hl);
+  switch (rc) {
+  case COG_OK:
+    if (s.background) {
+      reply(r, 200, "OK", "JOB_CREATED", NULL);
+      finish(r);
+      return;
+    }
+    break;
+  case COG_AGAIN:
+    r->handle[0] = '\0';
+    break;
+  case COG_EQUEUEFULL:
+    r->handle[0] = '\0';
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    reply_error(r, 503, "Service Unavailable", "job queue is full");
+    finish(r);
+    return;
+  case COG_ETOOLARGE:
+  case COG_EINVAL:
+    r->handle[0] = '\0';
+    reply_error(r, 400, "Bad Request", "invalid job");
+    finish(r);
+    return;
+  default:
+    r->handle[0] = '\0';
+    reply_error(r, 503, "Service Unavailable",
+                rc == COG_ESHUTDOWN ? "the server is shutting down"
+                : rc == COG_EQUEUE ? "the persistent queue could not store the job"
+                                   : "no resources for the job");
+    finish(r);
+    return;
+  }
+  if (!r->replied)
+    watch_client(r);
+  if (timeout > 0 && !s.background) {
+    r->timer = h->host->timer_add((uint64_t)(timeout * 1000.0 + 0.5), on_timeout, r);
+    if (r->timer == NULL)
+      LOG(h, COG_LOG_ERROR, "cannot arm an X-Gearman-Timeout timer");
+  }
+}
+
+/* ------------------------------------------------------------- routing */
+
+static void serve_view(http_t *h, struct evhttp_request *req, int which, const char *arg)
+{
+  struct evbuffer *b = evbuffer_new();
+  if (b == NULL) {
+    evhttp_send_error(req, 503, "Service Unavailable");
+    return;
+  }
+  int code = 200;
+  const char *type = "application/json";
+  switch (which) {
+  case 0:
+    hv_status_json(h->host, b);
+    break;
+  case 1:
+    hv_workers_json(h->host, b);
+    break;
+  case 2:
+    code = hv_job_json(h->host, b, arg) == 0 ? 200 : 404;
+    break;
+  case 3:
+    hv_metrics(h->host, b);
+    type = "text/plain; version=0.0.4; charset=utf-8";
+    break;
+  default:
+    evbuffer_add(b, "ok\n", 3);
+    type = "text/plain";
+    break;
+  }
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+  evhttp_send_reply(req, code, code == 200 ? "OK" : "Not Found", b);
+  evbuffer_free(b);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+  http_t *h = arg;
+  enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+  if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD && cmd != EVHTTP_REQ_POST &&
+      cmd != EVHTTP_REQ_PUT) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD, POST, PUT");
+    reply_text(req, 405, "Method Not Allowed", "text/plain",
+               "methods: GET, HEAD, POST, PUT (see docs/http.md)\n");
+    return;
+  }
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+  const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+  if (raw == NULL)
+    raw = "/";
+  while (*raw == '/')
+    raw++;
+  char *path = evhttp_uridecode(raw, 0, NULL);
+  if (path == NULL) {
+    evhttp_send_error(req, 400, "Bad Request");
+    return;
+  }
+  if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
+    int which = -1;
+    const char *arg2 = NULL;
+    if (!strcmp(path, "status"))
+      which = 0;
+    else if (!strcmp(path, "workers"))
+      which = 1;
+    else if (!strncmp(path, "jobs/", 5)) {
+      which = 2;
+      arg2 = path + 5;
+    } else if (!strcmp(path, "metrics"))
+      which = 3;
+    else if (!strcmp(path, "healthz"))
+      which = 4;
+    if (which >= 0) {
+      serve_view(h, req, which, arg2);
+      free(path);
+      return;
+    }
+  }
+  if (*path == '\0') {
+    reply_text(req, 404, "Not Found", "text/plain",
+               "no function: POST /FUNCTION submits a job (see docs/http.md)\n");
+    free(path);
+    return;
+  }
+  submit_job(h, req, path);
+  free(path);
+}
+
+/* -------------------------------------------------------------- plugin */
+
+static const cog_option_t options[] = {
+  { "http-port", 0, COG_OPT_STRING, "PORT", "8080", "port for HTTP (every address)" },
+  { "http-listen", 0, COG_OPT_LIST, "ADDR:PORT", NULL,
+    "listen for HTTP here instead (repeatable)" },
+  { "http-max-body", 0, COG_OPT_INT, "BYTES", "16777216",
+    "largest request body (workload); larger gets 413" },
+  { "http-max-headers", 0, COG_OPT_INT, "BYTES", "16384", "largest request header block" },
+  { "http-max-response", 0, COG_OPT_INT, "BYTES", "268435456",
+    "largest job result returned; larger gets 502" },
+  { "http-idle-timeout", 0, COG_OPT_INT, "SECONDS", "30",
+    "close connections idle (or sending a request too slowly) this long" },
+  { "http-max-timeout", 0, COG_OPT_INT, "SECONDS", "86400", "largest X-Gearman-Timeout accepted" },
+  { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+static long long opt_ll(http_t *h, const char *name, long long def)
+{
+  const char *v = h->host->option(h->self, name);
+  return v ? strtoll(v, NULL, 10) : def;
+}
+
+static int http_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
+{
+  http_t *h = calloc(1, sizeof(*h));
+  if (h == NULL)
+    return COG_ENOMEM;
+  h->host = host;
+  h->self = self;
+  long long body = opt_ll(h, "http-max-body", 16777216);
+  long long hdrs = opt_ll(h, "http-max-headers", 16384);
+  long long resp = opt_ll(h, "http-max-response", 268435456);
+  long long idle = opt_ll(h, "http-idle-timeout", 30);
+  long long maxt = opt_ll(h, "http-max-timeout", 86400);
+  if (body < 0 || hdrs < 256 || resp < 1 || idle < 1 || maxt < 1) {
+    LOG(h, COG_LOG_ERROR, "HTTP limits must be positive (--http-max-headers at least 256)");
+    free(h);
+    return COG_EINVAL;
+  }
+  h->max_response = (size_t)resp;
+  h->max_timeout = (double)maxt;
+  h->evh = evhttp_new(host->event_base());
+  if (h->evh == NULL) {
+    free(h);
+    return COG_ENOMEM;
+  }
+  evhttp_set_max_body_size(h->evh, (ev_ssize_t)body);
+  evhttp_set_max_headers_size(h->evh, (ev_ssize_t)hdrs);
+  evhttp_set_timeout(h->evh, (int)idle);
+  /* Every method evhttp knows reaches on_request, which answers 405 with
+   * an Allow header for the ones cogd does not serve; unknown ones get
+   * evhttp's 501. */
+  evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                         EVHTTP_REQ_HEAD | EVHTTP_REQ_DELETE |
+                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+  evhttp_set_gencb(h->evh, on_request, h);
+  *state = h;
+  return COG_OK;
+}
+
+static int bind_spec(http_t *h, const char *spec)
+{
+  int n = 0;
+  if (h->nfds >= HTTP_MAX_SOCKS)
+    return COG_EINVAL;
+  int rc = h->host->listen_sockets(h->self, spec, h->fds + h->nfds, HTTP_MAX_SOCKS - h->nfds, &n);
+  if (rc == COG_OK)
+    h->nfds += n;
+  return rc;
+}
+
+static int http_bind(void *state)
+{
+  http_t *h = state;
+  const char *specs = h->host->option(h->self, "http-listen");
+  if (specs && *specs) {
+    char *copy = strdup(specs), *save = NULL;
+    if (copy == NULL)
+      return COG_ENOMEM;
+    int rc = COG_OK;
+    for (char *s = strtok_r(copy, ",", &save); s && rc == COG_OK; s = strtok_r(NULL, ",", &save))
+      rc = bind_spec(h, s);
+    free(copy);
+    return rc;
+  }
+  char spec[64];
+  const char *port = h->host->option(h->self, "http-port");
+  snprintf(spec, sizeof(spec), ":%s", port && *port ? port : "8080");
+  return bind_spec(h, spec);
+}
+
+static int http_start(void *state)
+{
+  http_t *h = state;
+  for (int i = 0; i < h->nfds; i++) {
+    h->bound[i] = evhttp_accept_socket_with_handle(h->evh, h->fds[i]);
+    if (h->bound[i] == NULL) {
+      LOG(h, COG_LOG_ERROR, "cannot accept HTTP connections on a socket");
+      return COG_ERROR;
+    }
+  }
+  return COG_OK;
+}
+
+static void http_stop_accepting(void *state)
+{
+  http_t *h = state;
+  for (int i = 0; i < h->nfds; i++) {
+    if (h->bound[i]) {
+      evhttp_del_accept_socket(h->evh, h->bound[i]); /* closes the fd */
+      h->bound[i] = NULL;
+      h->fds[i] = -1;
+    }
+  }
+}
+
+static void http_fini(void *state)
+{
+  http_t *h = state;
+  http_stop_accepting(h);
+  /* Requests still waiting for a job: their clients get nothing more. */
+  while (h->reqs)
+    hreq_free(h->reqs);
+  for (int i = 0; i < h->nfds; i++)
+    if (h->fds[i] >= 0)
+      close(h->fds[i]);
+  evhttp_free(h->evh);
+  free(h);
+}
+
+static const cog_protocol_ops_t protocol_ops = {
+  .size = sizeof(cog_protocol_ops_t),
+  .bind = http_bind,
+  .start = http_start,
+  .stop_accepting = http_stop_accepting,
+};
+
+static const char *const aliases[] = { "HTTP", NULL };
+
+static const cog_plugin_t descriptor = {
+  .abi_major = COG_ABI_MAJOR,
+  .abi_minor = COG_ABI_MINOR,
+  .size = sizeof(cog_plugin_t),
+  .kind = COG_PLUGIN_PROTOCOL,
+  .name = "http",
+  .version = PACKAGE_VERSION,
+  .description = "jobs over HTTP, JSON status, Prometheus metrics (-r http)",
+  .aliases = aliases,
+  .options = options,
+  .init = http_init,
+  .fini = http_fini,
+  .protocol = &protocol_ops,
+};
+
+COG_PLUGIN_ENTRY(protocol_http)
+{
+  return &descriptor;
+}

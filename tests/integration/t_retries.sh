@@ -1,0 +1,111 @@
+#!/bin/bash
+# Job retries (-j N): a job whose worker disconnects is requeued; with -j 2
+# the second lost attempt fails it (foreground clients get WORK_FAIL,
+# background jobs are dropped); with the default (-j 0 = unlimited) it is
+# retried until a good worker completes it.  CANT_DO / RESET_ABILITIES by
+# the holder requeue too; WORK_FAIL from a worker is never retried.
+. "$(dirname "$0")/lib.sh"
+need python3
+
+# -- -j 2
+server_start -j 2
+py_check "retries -j 2" <<'EOF2'
+from gearproto import *
+def lose(func):
+    """A worker grabs a job of func and disconnects; returns the handle."""
+    w = worker(func)
+    a = w.grab(timeout=5)
+    w.close()
+    return a and a[0]
+
+def quiet(c, t=1.0):
+    try:
+        return c.recv_args(timeout=t)
+    except Timeout:
+        return None
+
+c = Conn()
+h = run("submit", c.submit, "rt_fg", b"data")
+check("attempt 1: a worker grabs the job", h, lose("rt_fg"))
+check("after 1 lost attempt the client hears nothing", None, quiet(c))
+st = wait_for(lambda: status(h)[2] == b"0" and status(h), 5)
+check("after 1 lost attempt the job is queued again", [h, b"1", b"0", b"0", b"0"], st)
+check("attempt 2: the job is handed out again", h, lose("rt_fg"))
+r = run("WORK_FAIL", c.expect, WORK_FAIL, timeout=5)
+check("after 2 lost attempts (-j 2) the client gets WORK_FAIL", [h], r and r[1])
+check("the failed job is gone", [h, b"0", b"0", b"0", b"0"], status(h))
+w = worker("rt_fg")
+w.send(GRAB_JOB)
+check("nothing left to grab", NO_JOB, w.expect(JOB_ASSIGN, NO_JOB)[0])
+
+b = Conn()
+hb = run("submit bg", b.submit, "rt_bg", b"data", b"", SUBMIT_JOB_BG)
+check("bg attempt 1", hb, lose("rt_bg"))
+check("bg attempt 2", hb, lose("rt_bg"))
+st = wait_for(lambda: status(hb)[1] == b"0" and status(hb), 5)
+check("bg job dropped after 2 lost attempts", [hb, b"0", b"0", b"0", b"0"], st)
+w = worker("rt_bg")
+w.send(GRAB_JOB)
+check("bg job not handed out a third time", NO_JOB, w.expect(JOB_ASSIGN, NO_JOB)[0])
+check_true("client connection still usable", c.echo_ok())
+done()
+EOF2
+server_stop
+
+# -- default: unlimited retries
+server_start
+py_check "retries default" <<'EOF2'
+from gearproto import *
+c = Conn()
+h = run("submit", c.submit, "rt_fg", b"payload")
+for i in range(4):
+    w = worker("rt_fg")
+    a = w.grab(timeout=5)
+    check("default -j: lost attempt %d still hands the job out" % (i + 1), h, a and a[0])
+    w.close()
+good = worker("rt_fg")
+a = good.grab(timeout=5)
+check("a good worker gets the job with its payload", [h, b"rt_fg", b"payload"], a)
+if a:
+    good.send(WORK_COMPLETE, h, "finally")
+r = run("WORK_COMPLETE", c.expect, WORK_COMPLETE, timeout=5)
+check("the client gets the result after 4 lost attempts", [h, b"finally"], r and r[1])
+
+# CANT_DO and RESET_ABILITIES while holding a job requeue it
+for how in ("CANT_DO", "RESET_ABILITIES"):
+    h = run("submit", c.submit, "rt_ab", how.encode())
+    w = worker("rt_ab")
+    a = w.grab(timeout=5)
+    check("%s: worker holds the job" % how, h, a and a[0])
+    if how == "CANT_DO":
+        w.send(CANT_DO, "rt_ab")
+    else:
+        w.send(RESET_ABILITIES)
+    check_true("%s: worker connection still fine" % how, w.echo_ok())
+    w2 = worker("rt_ab")
+    a = w2.grab(timeout=5)
+    check("%s: the job is handed to another worker" % how, h, a and a[0])
+    if a:
+        w2.send(WORK_COMPLETE, h, how)
+    r = run("result", c.expect, WORK_COMPLETE, timeout=5)
+    check("%s: client gets the second worker's result" % how, [h, how.encode()], r and r[1])
+    w.send(WORK_COMPLETE, h, "stale")
+    r = run("stale", w.expect, ERROR)
+    check("%s: the first worker's late WORK_COMPLETE gets ERROR JOB_NOT_FOUND" % how, b"JOB_NOT_FOUND", r and r[1][0])
+    w.close(); w2.close()
+
+# WORK_FAIL from a worker is final
+h = run("submit", c.submit, "rt_wf", b"x")
+w = worker("rt_wf")
+a = w.grab(timeout=5)
+if a:
+    w.send(WORK_FAIL, h)
+r = run("WORK_FAIL", c.expect, WORK_FAIL, timeout=5)
+check("worker WORK_FAIL reaches the client", [h], r and r[1])
+w.send(GRAB_JOB)
+check("a failed job is not retried", NO_JOB, w.expect(JOB_ASSIGN, NO_JOB)[0])
+done()
+EOF2
+
+assert_true "server still running" server_alive
+finish
