@@ -1,9 +1,11 @@
 /* PostgreSQL queue plugin, start-up side: table layout (create, detect,
  * migrate gearmand's), prepared statements and the streamed replay.  All
  * of it runs before the server serves anyone, with blocking libpq calls. */
+#define _DEFAULT_SOURCE /* be64toh, strdup */
 #include "pgq.h"
 
 #include <endian.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +42,27 @@ static int exec(pgq_t *q, const char *sql)
   return r ? COG_OK : COG_EQUEUE;
 }
 
-static char *fmt(const char *f, const char *a, const char *b)
+/* Concatenate strings up to a NULL: SQL text around quoted identifiers. */
+static char *join(const char *first, ...)
 {
-  size_t n = strlen(f) + strlen(a) + (b ? strlen(b) : 0) + 1;
-  char *s = malloc(n);
-  if (s)
-    snprintf(s, n, f, a, b ? b : "");
-  return s;
+  va_list ap;
+  size_t n = 1;
+  va_start(ap, first);
+  for (const char *s = first; s; s = va_arg(ap, const char *))
+    n += strlen(s);
+  va_end(ap);
+  char *out = malloc(n), *o = out;
+  if (out == NULL)
+    return NULL;
+  va_start(ap, first);
+  for (const char *s = first; s; s = va_arg(ap, const char *)) {
+    size_t l = strlen(s);
+    memcpy(o, s, l);
+    o += l;
+  }
+  va_end(ap);
+  *o = '\0';
+  return out;
 }
 
 /* "name" or "schema.name": the quoted schema prefix ("" or "s.") and the
@@ -60,10 +76,10 @@ static int quote_table(pgq_t *q, char **qschema, char **base)
   *qschema = NULL;
   *base = NULL;
   if (rel && (schema || !dot) && *b) {
-    *qschema = schema ? fmt("%s.", schema, NULL) : strdup("");
+    *qschema = schema ? join(schema, ".", NULL) : strdup("");
     *base = strdup(b);
     if (*qschema)
-      q->qtable = fmt("%s%s", *qschema, rel);
+      q->qtable = join(*qschema, rel, NULL);
   }
   PQfreemem(schema);
   PQfreemem(rel);
@@ -72,10 +88,10 @@ static int quote_table(pgq_t *q, char **qschema, char **base)
 
 #define PGQ_COLUMNS "id, function_name, unique_key, reducer, priority, when_to_run, data"
 
-static const char create_sql[] =
-  "CREATE TABLE IF NOT EXISTS %s (id BIGINT PRIMARY KEY, function_name BYTEA NOT NULL, "
-  "unique_key BYTEA NOT NULL, reducer BYTEA NOT NULL, priority INTEGER NOT NULL, "
-  "when_to_run BIGINT NOT NULL, data BYTEA NOT NULL)%s";
+static const char create_cols[] =
+  " (id BIGINT PRIMARY KEY, function_name BYTEA NOT NULL, unique_key BYTEA NOT NULL, "
+  "reducer BYTEA NOT NULL, priority INTEGER NOT NULL, when_to_run BIGINT NOT NULL, "
+  "data BYTEA NOT NULL)";
 
 /* gearmand's table (unique_key, function_name, priority, data,
  * when_to_run; no order, no id) becomes ours in one transaction: rename it
@@ -90,15 +106,15 @@ static int migrate(pgq_t *q, const char *qschema, const char *base)
   int rc = COG_ENOMEM;
   if (qaside == NULL)
     goto out;
-  src = fmt("%s%s", qschema, qaside);
-  ren = fmt("ALTER TABLE %s RENAME TO %s", q->qtable, qaside);
-  create = fmt(create_sql, q->qtable, NULL);
-  sql = fmt("INSERT INTO %s (" PGQ_COLUMNS ") SELECT row_number() OVER (ORDER BY ctid), "
-            "convert_to(coalesce(function_name, ''), pg_client_encoding()), "
-            "convert_to(coalesce(unique_key, ''), pg_client_encoding()), ''::bytea, "
-            "coalesce(priority, 1), coalesce(when_to_run, 0), coalesce(data, ''::bytea) "
-            "FROM %s", q->qtable, src ? src : "");
-  drop = src ? fmt("DROP TABLE %s", src, NULL) : NULL;
+  src = join(qschema, qaside, NULL);
+  ren = join("ALTER TABLE ", q->qtable, " RENAME TO ", qaside, NULL);
+  create = join("CREATE TABLE IF NOT EXISTS ", q->qtable, create_cols, NULL);
+  sql = join("INSERT INTO ", q->qtable, " (" PGQ_COLUMNS ") SELECT row_number() OVER "
+             "(ORDER BY ctid), convert_to(coalesce(function_name, ''), pg_client_encoding()), "
+             "convert_to(coalesce(unique_key, ''), pg_client_encoding()), ''::bytea, "
+             "coalesce(priority, 1), coalesce(when_to_run, 0), coalesce(data, ''::bytea) FROM ",
+             src ? src : "", NULL);
+  drop = src ? join("DROP TABLE ", src, NULL) : NULL;
   if (!src || !ren || !create || !sql || !drop)
     goto out;
   rc = COG_EQUEUE;
@@ -149,7 +165,7 @@ static int ensure_table(pgq_t *q, const char *qschema, const char *base)
   }
   PQclear(r);
   if (n == 0) {
-    char *sql = fmt(create_sql, q->qtable, NULL);
+    char *sql = join("CREATE TABLE IF NOT EXISTS ", q->qtable, create_cols, NULL);
     if (sql == NULL)
       return COG_ENOMEM;
     int rc = exec(q, sql);
@@ -201,10 +217,10 @@ int pgq_setup(pgq_t *q)
   free(base);
   if (rc != COG_OK)
     return rc;
-  q->sql_ins = fmt("INSERT INTO %s (" PGQ_COLUMNS ") SELECT * FROM unnest($1::int8[], "
-                   "$2::bytea[], $3::bytea[], $4::bytea[], $5::int4[], $6::int8[], $7::bytea[]) "
-                   "ON CONFLICT (id) DO NOTHING", q->qtable, NULL);
-  q->sql_del = fmt("DELETE FROM %s WHERE id = ANY($1::int8[])", q->qtable, NULL);
+  q->sql_ins = join("INSERT INTO ", q->qtable, " (" PGQ_COLUMNS ") SELECT * FROM unnest("
+                    "$1::int8[], $2::bytea[], $3::bytea[], $4::bytea[], $5::int4[], $6::int8[], "
+                    "$7::bytea[]) ON CONFLICT (id) DO NOTHING", NULL);
+  q->sql_del = join("DELETE FROM ", q->qtable, " WHERE id = ANY($1::int8[])", NULL);
   if (q->sql_ins == NULL || q->sql_del == NULL)
     return COG_ENOMEM;
   PGresult *r = PQprepare(q->conn, "pgq_ins", q->sql_ins, 0, NULL);
@@ -256,8 +272,8 @@ static int get_bytes(const PGresult *r, int row, int col, const char **p, size_t
  * payloads come back byte for byte. */
 int pgq_replay_rows(pgq_t *q, cog_replay_fn add, void *ctx)
 {
-  char *decl = fmt("DECLARE pgq_replay NO SCROLL CURSOR FOR SELECT " PGQ_COLUMNS
-                   " FROM %s ORDER BY id", q->qtable, NULL);
+  char *decl = join("DECLARE pgq_replay NO SCROLL CURSOR FOR SELECT " PGQ_COLUMNS " FROM ",
+                    q->qtable, " ORDER BY id", NULL);
   if (decl == NULL)
     return COG_ENOMEM;
   int rc = exec(q, "BEGIN");

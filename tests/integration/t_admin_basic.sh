@@ -137,13 +137,18 @@ EOF
 # drop function refused while jobs are queued (cogd; gearmand only checks
 # workers and running jobs, see GEARMAN-REFERENCE.md)
 if [ "$SERVER" = cogd ]; then
-  kill_bg "$BG_PID"
   py_check "drop with queued jobs" <<'EOF'
 from gearproto import *
 c = Conn()
-c.raw(b"drop function adm_q\r\n")
-r = run("drop", c.line)
-check_true("drop function with queued jobs is refused with ERR", r is not None and r.startswith(b"ERR "), repr(r))
+h = c.submit("adm_drop", b"queued", b"", SUBMIT_JOB_BG)
+t = Conn()   # text on its own connection: the first byte decides the protocol
+t.raw(b"drop function adm_drop\r\n")
+r = run("drop", t.line)
+check_true("cogd: drop function with a queued job is refused with ERR", r is not None and r.startswith(b"ERR "), repr(r))
+check("cogd: the queued job is still there", [h, b"1", b"0", b"0", b"0"], status(h))
+w = worker("adm_drop")
+a = w.grab(timeout=5)
+check("cogd: ... and still runs", h, a and a[0])
 done()
 EOF
 fi
