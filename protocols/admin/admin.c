@@ -531,7 +531,8 @@ static void adm_stop_accepting(void *state)
 {
   adm_t *a = state;
   for (int i = 0; i < a->nlisteners; i++)
-    a->host->listener_enable(a->listeners[i], 0);
+    a->host->listener_free(a->listeners[i]);
+  a->nlisteners = 0;
 }
 
 static void adm_fini(void *state)

@@ -869,11 +869,14 @@ static int bin_start(void *state)
   return COG_OK;
 }
 
+/* Close the listening sockets (not just stop watching them), so that new
+ * clients are refused at once instead of waiting in the backlog. */
 static void bin_stop_accepting(void *state)
 {
   bin_t *b = state;
   for (int i = 0; i < b->nlisteners; i++)
-    b->host->listener_enable(b->listeners[i], 0);
+    b->host->listener_free(b->listeners[i]);
+  b->nlisteners = 0;
 }
 
 static void bin_fini(void *state)

@@ -23,6 +23,8 @@ TEST_NAME=$(basename "$0" .sh)
 top_srcdir=$(cd "$top_srcdir" && pwd)
 : "${top_builddir:=$top_srcdir}"
 top_builddir=$(cd "$top_builddir" && pwd)
+# VPATH build run by hand from the build directory
+if [ ! -x "$top_builddir/cogd" ] && [ -x "$PWD/cogd" ]; then top_builddir=$PWD; fi
 export top_srcdir top_builddir
 
 SERVER=${SERVER:-cogd}
@@ -43,6 +45,7 @@ if [ -z "${COGD_PLUGIN_DIR:-}" ]; then
     while read -r f; do dirname "$f"; done | sort -u | paste -sd: -)
 fi
 export COGD COGD_PLUGIN_DIR
+export PYTHONDONTWRITEBYTECODE=1
 
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/cogd-it-$TEST_NAME.XXXXXX")
 export TMPD
@@ -172,6 +175,8 @@ finish() {
 
 skip() {
   echo "SKIP $TEST_NAME: $*"
+  _cleanup_done=1
+  [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$TMPD"
   exit 77
 }
 
@@ -225,20 +230,29 @@ kill_bg() {
   return 0
 }
 
-# wait_pid PID SECONDS: wait for a background helper to exit; prints its
-# exit status; returns 1 (and prints "timeout") if it is still running.
-wait_pid() {
+# wait_status PID SECONDS: wait (in this shell: never call it inside $(...))
+# for a background helper to exit.  Sets WAIT_STATUS to its exit status, or
+# to "timeout" (and returns 1) if it is still running after SECONDS.
+wait_status() {
   local p=$1 t=$2 i
+  WAIT_STATUS=timeout
   for i in $(seq $((t * 10))); do
     if ! kill -0 "$p" 2>/dev/null; then
       wait "$p" 2>/dev/null
-      echo $?
+      WAIT_STATUS=$?
       return 0
     fi
     sleep 0.1
   done
-  echo timeout
   return 1
+}
+
+# wait_pid PID SECONDS: as wait_status, printing the status (or "timeout")
+wait_pid() {
+  wait_status "$@"
+  local r=$?
+  echo "$WAIT_STATUS"
+  return $r
 }
 
 # wait_until SECONDS COMMAND...: poll (every 0.1 s) until COMMAND succeeds

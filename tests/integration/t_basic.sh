@@ -14,7 +14,8 @@ W=$BG_PID
 assert_eq "fg job returns the worker's output (data argument)" "HELLO" "$(gm -f it_upper hello)"
 assert_eq "fg job returns the worker's output (data on stdin)" "FROM STDIN" \
   "$(printf 'from stdin' | gm -f it_upper)"
-assert_eq "worker -c 2 exits after its two jobs" "0" "$(wait_pid "$W" 10)"
+wait_status "$W" 10
+assert_eq "worker -c 2 exits after its two jobs" "0" "$WAIT_STATUS"
 
 # -- 2. a foreground job queued before any worker exists is run when one comes
 py_check "fg job before worker" <<'EOF'
@@ -46,14 +47,16 @@ wait_until 10 bg_done
 assert_eq "background jobs ran (queued before and after the worker)" \
   "$(printf 'payload-1\npayload-2')" "$(cat "$TMPD/bg.out" 2>/dev/null)"
 assert_eq "gearman -b prints no error" "" "$(cat "$TMPD/bg.client")"
-assert_eq "bg worker exits after 2 jobs" "0" "$(wait_pid "$W" 10)"
+wait_status "$W" 10
+assert_eq "bg worker exits after 2 jobs" "0" "$WAIT_STATUS"
 
 # -- 4. one worker, several functions
 bg gearman -h 127.0.0.1 -p "$PORT" -w -f it_fa -f it_fb -c 2 -- tr a-z A-Z
 W=$BG_PID
 assert_eq "multi-function worker serves function a" "AAA" "$(gm -f it_fa aaa)"
 assert_eq "multi-function worker serves function b" "BBB" "$(gm -f it_fb bbb)"
-assert_eq "multi-function worker exits after 2 jobs" "0" "$(wait_pid "$W" 10)"
+wait_status "$W" 10
+assert_eq "multi-function worker exits after 2 jobs" "0" "$WAIT_STATUS"
 
 # -- 5. one job per line (-n): results in submission order
 bg gearman -h 127.0.0.1 -p "$PORT" -w -f it_lines -c 3 -- tr a-z A-Z

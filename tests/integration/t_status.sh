@@ -37,7 +37,8 @@ gone() { [ "$(lg status "$H")" = "GEARMAN_SUCCESS 0 0 0 0" ]; }
 wait_until 10 gone
 assert_eq "job_status after completion: unknown" "GEARMAN_SUCCESS 0 0 0 0" "$(lg status "$H")"
 assert_eq "unique_status after completion: unknown" "0 0 0 0 0" "$(lg ustatus st-u1 | cut -d' ' -f2-)"
-assert_eq "status worker finished cleanly" 0 "$(wait_pid "$W" 10)"
+wait_status "$W" 10
+assert_eq "status worker finished cleanly" 0 "$WAIT_STATUS"
 
 py_check "raw status semantics" <<'EOF2'
 from gearproto import *

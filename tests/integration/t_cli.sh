@@ -1,0 +1,152 @@
+#!/bin/bash
+# cogd's command line: --version/-V, --help, unknown options, --opt=value
+# and --opt value forms, -q with an unknown queue, -u naming the current
+# user, -d, the pid file written only once the port listens, gearmand's
+# compatibility flags (-t, -R), SIGTERM.
+. "$(dirname "$0")/lib.sh"
+[ "$SERVER" = cogd ] || skip "cogd only"
+need python3
+[ -x "$COGD" ] || { fail "cogd binary not found at $COGD"; finish; }
+
+# -- informational options
+out=$("$COGD" --version 2>&1); rc=$?
+assert_eq "--version exits 0" 0 "$rc"
+assert_match "--version prints a version" '^cogd [0-9]+\.[0-9]+' "$out"
+assert_eq "--version prints one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+out2=$("$COGD" -V 2>&1); rc=$?
+assert_eq "-V exits 0" 0 "$rc"
+assert_eq "-V prints the same as --version" "$out" "$out2"
+
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --help 2>&1); rc=$?
+assert_eq "--help exits 0" 0 "$rc"
+for o in --port --listen --pid-file --log-file --verbose --queue-type --job-retries --plugin-dir --user --daemon; do
+  assert_match "--help lists $o" -- "$o" "$out"
+done
+
+out=$("$COGD" --no-such-option 2>&1); rc=$?
+assert_ne "unknown option exits non-zero" 0 "$rc"
+assert_match "unknown option is named in the message" 'no-such-option' "$out"
+out=$("$COGD" -Z 2>&1); rc=$?
+assert_ne "unknown short option exits non-zero" 0 "$rc"
+out=$(timeout 10 "$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -L 127.0.0.1 --port=notaport 2>&1); rc=$?
+assert_ne "--port=notaport: start-up fails" 0 "$rc"
+assert_ne "--port=notaport: exits by itself (no hang)" 124 "$rc"
+assert_match "--port=notaport: the bad value is named" 'notaport' "$out"
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -p 4730 --check-args 2>&1); rc=$?
+assert_eq "--check-args with good options exits 0" 0 "$rc"
+
+# -q nosuch: refused, listing the installed queues
+P=$(free_port)
+out=$(timeout 10 "$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -q nosuch -p "$P" -L 127.0.0.1 2>&1); rc=$?
+assert_ne "-q nosuch: start-up fails" 0 "$rc"
+assert_ne "-q nosuch: exits by itself (no hang)" 124 "$rc"
+assert_match "-q nosuch: the message names the queue" "nosuch" "$out"
+assert_match "-q nosuch: the message lists what is installed" "installed" "$out"
+for so in $(printf '%s\n' "$COGD_PLUGIN_DIR" | tr ':' '\n' | while read -r d; do ls "$d"/queue_*.so 2>/dev/null; done); do
+  q=$(basename "$so" .so); q=${q#queue_}
+  assert_match "-q nosuch: lists installed queue '$q'" "$q" "$out"
+done
+
+# -- starting with different spellings of the options
+# spawn NAME ARGS...: start cogd with exactly ARGS (PORT, pid and log files
+# chosen here and substituted for @PORT@ @PID@ @LOG@)
+spawn() {
+  local name=$1; shift
+  SERVER_STARTS=$((SERVER_STARTS + 1))
+  PORT=$(free_port)
+  SERVER_PIDFILE="$TMPD/$name.pid"
+  SERVER_LOG="$TMPD/$name.log"
+  local a args=()
+  for a in "$@"; do
+    a=${a//@PORT@/$PORT}; a=${a//@PID@/$SERVER_PIDFILE}; a=${a//@LOG@/$SERVER_LOG}
+    args+=("$a")
+  done
+  server_spawn "${args[@]}"
+}
+
+serves() { gp echo "$1" > /dev/null 2>&1; }
+
+if spawn eq --port=@PORT@ --listen=127.0.0.1 --pid-file=@PID@ --log-file=@LOG@ --verbose=INFO \
+     --plugin-dir="$COGD_PLUGIN_DIR"; then
+  ok "--opt=value forms: started"
+  assert_true "--opt=value forms: serves on --port=N" serves eq
+  assert_eq "pid file holds the server's pid" "$SERVER_PID" "$(tr -d ' \n' < "$SERVER_PIDFILE")"
+  server_stop
+else
+  fail "--opt=value forms: start-up failed" "$(server_log_tail 5)"
+fi
+
+if spawn sp --plugin-dir "$COGD_PLUGIN_DIR" --verbose INFO --log-file @LOG@ --pid-file @PID@ --listen 127.0.0.1 --port @PORT@; then
+  ok "--opt value forms (other order): started"
+  assert_true "--opt value forms: serves on --port N" serves sp
+  server_stop
+else
+  fail "--opt value forms: start-up failed" "$(server_log_tail 5)"
+fi
+
+if spawn user -p @PORT@ -L 127.0.0.1 -P @PID@ -l @LOG@ --plugin-dir "$COGD_PLUGIN_DIR" -u "$(id -un)"; then
+  ok "-u \$(id -un) accepted"
+  assert_true "-u current user: serves" serves user
+  server_stop
+else
+  fail "-u $(id -un): start-up failed" "$(server_log_tail 5)"
+fi
+
+if spawn compat -p @PORT@ -L 127.0.0.1 -P @PID@ -l @LOG@ --plugin-dir "$COGD_PLUGIN_DIR" -t 4 -R -w 1 -j 3 -b 64; then
+  ok "gearmand flags -t 4 -R -w 1 -j 3 -b 64 accepted"
+  assert_true "with gearmand flags: serves" serves compat
+  server_stop
+else
+  fail "gearmand flags: start-up failed" "$(server_log_tail 5)"
+fi
+
+# -- the pid file appears only once the port accepts connections
+PORT=$(free_port)
+PF="$TMPD/order.pid"
+"$COGD" -p "$PORT" -L 127.0.0.1 -P "$PF" -l "$TMPD/order.log" --plugin-dir "$COGD_PLUGIN_DIR" > "$TMPD/order.out" 2>&1 &
+SERVER_PID=$!
+SERVER_LOG="$TMPD/order.log"
+seen=
+for i in $(seq 100); do
+  if [ -s "$PF" ]; then
+    if port_open "$PORT"; then seen=listening; else seen=not-listening; fi
+    break
+  fi
+  kill -0 "$SERVER_PID" 2>/dev/null || break
+  sleep 0.05
+done
+assert_eq "when the pid file appears the port already accepts connections" listening "$seen"
+assert_eq "pid file content" "$SERVER_PID" "$(tr -d ' \n' < "$PF" 2>/dev/null)"
+
+# -- SIGTERM: prompt, clean exit
+kill -TERM "$SERVER_PID"
+wait_status "$SERVER_PID" 5
+assert_eq "SIGTERM: exits with status 0 within 5 s" 0 "$WAIT_STATUS"
+[ "$WAIT_STATUS" = timeout ] && kill -KILL "$SERVER_PID" 2>/dev/null
+SERVER_PID=
+
+# -- -d: detaches; the pid file names the daemon, which serves
+PORT=$(free_port)
+PF="$TMPD/daemon.pid"
+timeout 10 "$COGD" -d -p "$PORT" -L 127.0.0.1 -P "$PF" -l "$TMPD/daemon.log" --plugin-dir "$COGD_PLUGIN_DIR" > "$TMPD/daemon.out" 2>&1
+rc=$?
+assert_eq "-d: the launching process exits 0" 0 "$rc"
+pidfile_ready() { [ -s "$PF" ]; }
+wait_until 10 pidfile_ready
+DPID=$(tr -d ' \n' < "$PF" 2>/dev/null)
+if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
+  ok "-d: the daemon named in the pid file runs"
+  SERVER_PID=$DPID      # so that the cleanup stops it
+  SERVER_LOG="$TMPD/daemon.log"
+  wait_until 10 port_open "$PORT"
+  assert_true "-d: the daemon serves" serves daemon
+  kill -TERM "$DPID"
+  gone() { ! kill -0 "$DPID" 2>/dev/null; }
+  wait_until 5 gone
+  assert_true "-d: the daemon stops on SIGTERM" gone
+  gone && SERVER_PID=
+else
+  fail "-d: no running daemon (pid file: '$DPID')" "$(tail -n 5 "$TMPD/daemon.out" "$TMPD/daemon.log" 2>/dev/null | tr '\n' '|')"
+fi
+
+finish

@@ -1,0 +1,196 @@
+#!/bin/bash
+# Protocol semantics over raw sockets: PRE_SLEEP/NOOP wake-ups, GRAB_JOB_UNIQ
+# and GRAB_JOB_ALL, SUBMIT_REDUCE_JOB, SUBMIT_JOB_EPOCH, SET_CLIENT_ID,
+# WORK_DATA/WORK_WARNING relaying, job ownership, a foreground job whose
+# client left, job handles (cogd: never repeated across restarts).
+. "$(dirname "$0")/lib.sh"
+need python3
+
+server_start
+py_check "protocol" <<'EOF2'
+import time
+from gearproto import *
+
+def no_packet(c, t=0.5):
+    try:
+        p = c.recv_args(timeout=t)
+        return p
+    except Timeout:
+        return None
+
+# -- NOOP wake-up
+w = worker("pr_sleep")
+w.send(GRAB_JOB)
+check("nothing to do: NO_JOB", NO_JOB, w.expect(JOB_ASSIGN, NO_JOB)[0])
+w.send(PRE_SLEEP)
+check("sleeping worker not disturbed without work", None, no_packet(w))
+w2 = worker("pr_sleep")
+w2.send(PRE_SLEEP)
+c = Conn()
+h1 = c.submit("pr_sleep", b"one")
+r = run("NOOP", w.recv_args, timeout=5)
+check("a new job wakes the sleeping worker with NOOP", (NOOP, []), r)
+r = run("NOOP 2", w2.recv_args, timeout=5)
+check("... and the other sleeping worker too (-w 0 = all)", (NOOP, []), r)
+h2 = c.submit("pr_sleep", b"two")
+check("one NOOP per sleep: no second NOOP for a second job", None, no_packet(w))
+w.send(GRAB_JOB)
+t, a = w.expect(JOB_ASSIGN)
+check("after NOOP, GRAB_JOB gets the first job", [h1, b"pr_sleep", b"one"], a)
+w.send(WORK_COMPLETE, h1, "")
+w.send(PRE_SLEEP)
+r = run("immediate NOOP", w.recv_args, timeout=5)
+check("PRE_SLEEP while a job is waiting: immediate NOOP", (NOOP, []), r)
+w.send(GRAB_JOB)
+t, a = w.expect(JOB_ASSIGN)
+check("... and the job is there", h2, a[0])
+w.send(WORK_COMPLETE, h2, "")
+for x in (w, w2):
+    x.close()
+for i in range(2):
+    run("results", c.expect, WORK_COMPLETE)
+
+# -- GRAB_JOB_UNIQ / GRAB_JOB_ALL
+h = c.submit("pr_uniq", b"data\x00bin", b"the-unique")
+w = worker("pr_uniq")
+a = w.grab(GRAB_JOB_UNIQ, timeout=5)
+check("GRAB_JOB_UNIQ -> JOB_ASSIGN_UNIQ handle, function, unique, data", [h, b"pr_uniq", b"the-unique", b"data\x00bin"], a)
+w.send(WORK_COMPLETE, h, "")
+run("result", c.expect, WORK_COMPLETE)
+h = c.submit("pr_uniq", b"plain", b"u2")
+w.send(GRAB_JOB_ALL)
+t, a = w.expect(JOB_ASSIGN, JOB_ASSIGN_UNIQ, JOB_ASSIGN_ALL)
+check("GRAB_JOB_ALL on a job without reducer -> JOB_ASSIGN_UNIQ", (JOB_ASSIGN_UNIQ, [h, b"pr_uniq", b"u2", b"plain"]), (t, a))
+w.send(WORK_COMPLETE, h, "")
+run("result", c.expect, WORK_COMPLETE)
+
+# -- SUBMIT_REDUCE_JOB as libgearman sends it: FUNC UNIQ REDUCER AGGREGATOR(empty) DATA
+c.send(SUBMIT_REDUCE_JOB, "pr_map", "ru", "pr_reduce", "", b"map\x00me")
+t, a = c.expect(JOB_CREATED, ERROR)
+check("SUBMIT_REDUCE_JOB accepted", JOB_CREATED, t)
+hr = a[0]
+w = worker("pr_map")
+w.send(GRAB_JOB_ALL)
+t, a = w.expect(JOB_ASSIGN, JOB_ASSIGN_UNIQ, JOB_ASSIGN_ALL)
+check("GRAB_JOB_ALL -> JOB_ASSIGN_ALL handle, function, unique, reducer, data",
+      (JOB_ASSIGN_ALL, [hr, b"pr_map", b"ru", b"pr_reduce", b"map\x00me"]), (t, a))
+w.send(WORK_COMPLETE, hr, "mapped")
+r = run("reduce result", c.expect, WORK_COMPLETE)
+check("the reduce job's client gets the result", [hr, b"mapped"], r and r[1])
+c.send(SUBMIT_REDUCE_JOB_BACKGROUND, "pr_map", "rbu", "pr_reduce", "", b"bg")
+t, a = c.expect(JOB_CREATED, ERROR)
+check("SUBMIT_REDUCE_JOB_BACKGROUND accepted", JOB_CREATED, t)
+w.send(GRAB_JOB_ALL)
+t, a2 = w.expect(JOB_ASSIGN, JOB_ASSIGN_UNIQ, JOB_ASSIGN_ALL)
+check("background reduce job assigned with its reducer", (JOB_ASSIGN_ALL, [a[0], b"pr_map", b"rbu", b"pr_reduce", b"bg"]), (t, a2))
+w.send(WORK_COMPLETE, a[0], "")
+w.close()
+
+# -- SUBMIT_JOB_EPOCH
+at = int(time.time()) + 2
+c.send(SUBMIT_JOB_EPOCH, "pr_epoch", "eu", str(at), "later")
+t, a = c.expect(JOB_CREATED, ERROR)
+check("SUBMIT_JOB_EPOCH accepted", JOB_CREATED, t)
+he = a[0]
+w = worker("pr_epoch")
+w.send(GRAB_JOB)
+check("epoch job not handed out before its time", NO_JOB, w.expect(JOB_ASSIGN, NO_JOB)[0])
+check("epoch job is known while it waits", [b"eu", b"1", b"0"], status_unique(b"eu")[:3])
+w.send(PRE_SLEEP)
+woke = None
+try:
+    t, _ = w.recv_args(timeout=6)
+    woke = time.time() if t == NOOP else None
+except Timeout:
+    pass
+if IS_COGD:
+    check_true("cogd: the sleeping worker is woken when the epoch job is due", woke is not None and woke >= at - 0.5, repr((woke, at)))
+a = w.grab(timeout=6)
+check("epoch job handed out once due", [he, b"pr_epoch", b"later"], a)
+check_true("... not before its time", time.time() >= at)
+if a:
+    w.send(WORK_COMPLETE, he, "")
+c.send(SUBMIT_JOB_EPOCH, "pr_epoch", "", str(int(time.time()) - 60), "past")
+t, a = c.expect(JOB_CREATED, ERROR)
+check("epoch job in the past accepted", JOB_CREATED, t)
+a = w.grab(timeout=5)
+check("epoch job in the past runs at once", b"past", a and a[2])
+if a:
+    w.send(WORK_COMPLETE, a[0], "")
+w.close()
+
+# -- SET_CLIENT_ID has no reply
+x = Conn()
+x.send(SET_CLIENT_ID, "some-id")
+check_true("SET_CLIENT_ID: no reply, connection goes on", x.echo_ok())
+
+# -- WORK_DATA / WORK_WARNING relayed in order, binary-safe
+h = c.submit("pr_data", b"x")
+w = worker("pr_data")
+w.grab(timeout=5)
+w.send(WORK_DATA, h, b"d1\x00")
+w.send(WORK_WARNING, h, b"w1")
+w.send(WORK_DATA, h, b"")
+w.send(WORK_COMPLETE, h, b"end\x00")
+got = []
+for i in range(4):
+    r = run("relay %d" % i, c.recv_args)
+    if r:
+        got.append(r)
+check("WORK_DATA, WORK_WARNING, empty WORK_DATA, WORK_COMPLETE relayed in order",
+      [(WORK_DATA, [h, b"d1\x00"]), (WORK_WARNING, [h, b"w1"]), (WORK_DATA, [h, b""]), (WORK_COMPLETE, [h, b"end\x00"])], got)
+
+# -- ownership: another worker cannot report on a job it does not hold
+h = c.submit("pr_own", b"x")
+owner = worker("pr_own")
+other = worker("pr_own")
+owner.grab(timeout=5)
+other.send(WORK_COMPLETE, h, "thief")
+r = run("thief", other.expect, ERROR)
+check("WORK_COMPLETE from a worker that does not hold the job: ERROR JOB_NOT_FOUND", b"JOB_NOT_FOUND", r and r[1][0])
+check("the job is still running", [h, b"1", b"1", b"0", b"0"], status(h))
+owner.send(WORK_COMPLETE, h, "owner")
+r = run("owner result", c.expect, WORK_COMPLETE)
+check("the owner's result reaches the client", [h, b"owner"], r and r[1])
+
+# -- a foreground job whose only client left before it ran is not run
+gone = Conn()
+hg = gone.submit("pr_gone", b"nobody waits", b"gone-u")
+check("the job has one client", b"1", status_unique(b"gone-u")[5])
+gone.close()
+# wait until the server has seen the disconnect (no client attached)
+wait_for(lambda: status_unique(b"gone-u")[5] == b"0", 5)
+w = worker("pr_gone")
+w.send(GRAB_JOB)
+t, a = w.expect(JOB_ASSIGN, NO_JOB)
+check("fg job of a disconnected client is dropped, not handed out", NO_JOB, t)
+check_true("server fine", c.echo_ok())
+
+# -- handles
+hs = [c.submit("pr_h", b"", b"") for i in range(20)]
+check("20 submissions, 20 distinct handles", 20, len(set(hs)))
+check_true("handles are at most 64 bytes, printable, no NUL",
+           all(0 < len(x) <= 64 and b"\0" not in x and x.isascii() for x in hs), repr(hs[:3]))
+open(__import__("os").environ["TMPD"] + "/handles", "w").write("\n".join(x.decode() for x in hs))
+done()
+EOF2
+
+# cogd: handles never repeat across restarts (gearmand restarts at 1)
+server_stop
+server_start
+py_check "handles after restart" <<'EOF2'
+import os
+from gearproto import *
+before = set(open(os.environ["TMPD"] + "/handles").read().split("\n"))
+c = Conn()
+hs = [c.submit("pr_h", b"", b"").decode() for i in range(20)]
+common = before & set(hs)
+if IS_COGD:
+    check("cogd: no handle repeats after a restart", set(), common)
+else:
+    print("# gearmand: %d handles repeated after the restart" % len(common))
+done()
+EOF2
+
+assert_true "server still running" server_alive
+finish
