@@ -23,6 +23,7 @@ struct cog_commit {
   int finished;
   int rc;
   uint64_t started_ms;
+  uint64_t id;
 };
 
 /* The batch collecting this turn's writes and answers. */
@@ -162,15 +163,50 @@ static void turn_end(void *arg)
   cog_list_push_tail(&cog_E.inflight, &c->link);
   cog_E.ncommits_inflight++;
   c->started_ms = cog_now_ms();
-  if (c->writes && cog_E.qops)
-    cog_E.qops->commit(cog_E.qstate, c);
-  else
+  static uint64_t next_id;
+  c->id = ++next_id;
+  if (!(c->writes && cog_E.qops)) {
     cog_commit_done(c, COG_OK, NULL); /* answers only: applied in order */
+    return;
+  }
+  uint64_t id = c->id;
+  int rc = cog_E.qops->commit(cog_E.qstate, c);
+  if (rc == COG_OK || rc == COG_AGAIN)
+    return;
+  /* A failure returned without commit_done: finish the batch here, or its
+   * clients would wait forever.  (It may already be answered and freed.) */
+  cog_link_t *l;
+  for (l = cog_E.inflight.next; l != &cog_E.inflight; l = l->next) {
+    cog_commit_t *b = cog_container_of(l, cog_commit_t, link);
+    if (b->id == id) {
+      if (!b->finished)
+        cog_commit_done(b, rc, "the queue's commit failed");
+      break;
+    }
+  }
 }
 
 void cog_engine_commit_now(void)
 {
   turn_end(NULL);
+}
+
+/* A refused submitter must get no events for the job it was refused. */
+static void detach_listener(uint64_t seq, cog_peer_t *p)
+{
+  cog_job_t *j = cog_job_by_handle_seq(seq);
+  if (j == NULL)
+    return;
+  cog_link_t *l, *t;
+  cog_list_foreach_safe(l, t, &j->listeners) {
+    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, jlink);
+    if (n->peer == p) {
+      cog_list_remove(&n->jlink);
+      cog_list_remove(&n->plink);
+      free(n);
+      j->nclients--;
+    }
+  }
 }
 
 static void apply(cog_commit_t *c)
@@ -181,7 +217,7 @@ static void apply(cog_commit_t *c)
       continue;
     if (c->rc == COG_OK) {
       if (j->state == COG_JOB_PENDING) {
-        j->fn->npending--;
+        j->fn->npending[j->prio]--;
         j->state = 0;
         j->flags |= COG_JOB_STORED;
         cog_job_make_ready(j);
@@ -194,7 +230,7 @@ static void apply(cog_commit_t *c)
     for (l = j->acks.next; l != &j->acks; l = l->next)
       cog_container_of(l, cog_ack_t, jlink)->failed = 1;
     if (j->state == COG_JOB_PENDING) {
-      j->fn->npending--;
+      j->fn->npending[j->prio]--;
       j->state = 0;
       j->fn->submitted--;
       cog_job_free(j);
@@ -215,7 +251,11 @@ static void apply(cog_commit_t *c)
     cog_ack_t *a = cog_container_of(l, cog_ack_t, blink);
     cog_peer_t *p = a->peer;
     uint64_t cookie = a->cookie;
-    int rc = c->rc != COG_OK || a->failed ? COG_EQUEUE : COG_OK;
+    /* Only the job's own commit decides: this batch may carry the answer
+     * for a job committed in an earlier one. */
+    int rc = a->failed ? COG_EQUEUE : COG_OK;
+    if (rc != COG_OK)
+      detach_listener(a->seq, p);
     char h[COG_HANDLE_MAX + 1];
     int hl = snprintf(h, sizeof(h), "%s%llu", cog_E.prefix, (unsigned long long)a->seq);
     cog_ack_free(a);

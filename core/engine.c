@@ -146,7 +146,7 @@ cog_peer_t *cog_peer_open(const cog_peer_ops_t *ops, void *ctx, const cog_peer_i
   cog_list_init(&p->listening);
   cog_list_init(&p->acks);
   p->fd = info ? info->fd : -1;
-  p->protocol = info && info->protocol ? info->protocol : "-";
+  snprintf(p->protocol, sizeof(p->protocol), "%s", info && info->protocol ? info->protocol : "-");
   p->address = strdup(info && info->address ? info->address : "-");
   if (p->address == NULL) {
     free(p);
@@ -288,7 +288,7 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
         j->flags &= (uint8_t)~COG_JOB_IGNORE;
         return cog_commit_ack(j, p, s->cookie);
       }
-      j->flags |= COG_JOB_BG;
+      j->flags |= COG_JOB_BG | COG_JOB_STORED;
       j->flags &= (uint8_t)~COG_JOB_IGNORE;
     }
     if (j->state == COG_JOB_PENDING)
@@ -318,7 +318,7 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
       return rc;
     }
     j->state = COG_JOB_PENDING;
-    fn->npending++;
+    fn->npending[s->priority]++;
     cog_job_index_unique(j);
     /* On ENOMEM the job is still committed and runs; only the answer is
      * lost, and the client sees an error. */
@@ -579,10 +579,10 @@ static void fn_visit(cog_hnode_t *n, void *arg)
   info.name = f->name;
   info.name_len = f->name_len;
   for (int i = 0; i < COG_PRIO_COUNT; i++) {
-    info.queued[i] = f->nqueued[i] + f->nwaiting[i];
+    info.queued[i] = f->nqueued[i] + f->nwaiting[i] + f->npending[i];
+    info.pending += f->npending[i];
     info.maxqueue[i] = f->maxqueue[i];
   }
-  info.pending = f->npending;
   info.running = f->nrunning;
   info.workers = f->nworkers;
   info.sleeping = f->nsleeping;

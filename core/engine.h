@@ -53,7 +53,7 @@ struct cog_peer {
   int fd;
   uint8_t sleeping;
   char *address;
-  const char *protocol;
+  char protocol[16];
   char *client_id;
   const char **fnames;    /* cache for foreach_peer */
 };
@@ -63,7 +63,7 @@ struct cog_fn {
   cog_link_t queue[COG_PRIO_COUNT];
   uint32_t nqueued[COG_PRIO_COUNT]; /* runnable                          */
   uint32_t nwaiting[COG_PRIO_COUNT];/* epoch jobs not yet due             */
-  uint32_t npending;                /* waiting for a queue commit         */
+  uint32_t npending[COG_PRIO_COUNT];/* waiting for a queue commit         */
   uint32_t nrunning;
   uint32_t nworkers;
   uint32_t nsleeping;

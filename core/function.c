@@ -61,9 +61,9 @@ void cog_fn_free_all(void)
  * gearmand's job_total, which maxqueue and `status` use. */
 uint32_t cog_fn_total(const cog_fn_t *fn)
 {
-  uint32_t t = fn->nrunning + fn->npending;
+  uint32_t t = fn->nrunning;
   for (int i = 0; i < COG_PRIO_COUNT; i++)
-    t += fn->nqueued[i] + fn->nwaiting[i];
+    t += fn->nqueued[i] + fn->nwaiting[i] + fn->npending[i];
   return t;
 }
 

@@ -382,8 +382,9 @@ void cog_job_lost(cog_job_t *j, const char *why)
     cog_job_finish(j, NULL);
     return;
   }
+  /* -j N: N requeues, then the next loss fails the job (DECISIONS.md). */
   j->retries++;
-  if (cog_E.cfg.job_retries && j->retries >= cog_E.cfg.job_retries) {
+  if (cog_E.cfg.job_retries && j->retries > cog_E.cfg.job_retries) {
     cog_log(COG_LOG_NOTICE, "job %s (%s) failed after %u attempts: %s", h, j->fn->name,
             j->retries, why);
     cog_event_t ev = { .type = COG_EV_FAIL, .handle = h, .handle_len = (size_t)hl };

@@ -28,6 +28,7 @@ static void start_graceful(void *arg)
           "running job(s)", (unsigned long long)cog_engine_running_jobs());
   for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next)
     if (p->initialised && p->desc->kind == COG_PLUGIN_PROTOCOL &&
+        COG_OPS_HAS(p->desc->protocol, cog_protocol_ops_t, stop_accepting) &&
         p->desc->protocol->stop_accepting)
       p->desc->protocol->stop_accepting(p->state);
   cog_engine_drain();

@@ -4,6 +4,7 @@
 #include "cogd.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,6 +12,9 @@
 #include <time.h>
 
 static cog_log_level_t level = COG_LOG_ERROR;
+/* Plugins may log from their own threads; the lock keeps a reopen (SIGHUP)
+ * from closing the file under a writer. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *out;
 static char *path;
 
@@ -72,9 +76,11 @@ int cog_log_reopen(void)
     return COG_ERROR;
   }
   setvbuf(f, NULL, _IOLBF, 0);
+  pthread_mutex_lock(&lock);
   if (out)
     fclose(out);
   out = f;
+  pthread_mutex_unlock(&lock);
   return COG_OK;
 }
 
@@ -91,9 +97,6 @@ void cog_logv(const char *who, cog_log_level_t l, const char *fmt, va_list ap)
 {
   if (l > level)
     return;
-  FILE *f = target();
-  if (f == NULL)
-    return;
   char msg[2048];
   vsnprintf(msg, sizeof(msg), fmt, ap);
   struct timeval tv;
@@ -102,10 +105,17 @@ void cog_logv(const char *who, cog_log_level_t l, const char *fmt, va_list ap)
   localtime_r(&tv.tv_sec, &tm);
   char ts[32];
   strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+  pthread_mutex_lock(&lock);
+  FILE *f = target();
+  if (f == NULL) {
+    pthread_mutex_unlock(&lock);
+    return;
+  }
   if (who)
     fprintf(f, "%s.%03d %s [%s] %s\n", ts, (int)(tv.tv_usec / 1000), names[l], who, msg);
   else
     fprintf(f, "%s.%03d %s %s\n", ts, (int)(tv.tv_usec / 1000), names[l], msg);
+  pthread_mutex_unlock(&lock);
 }
 
 void cog_log(cog_log_level_t l, const char *fmt, ...)

@@ -16,6 +16,7 @@ struct cog_timer {
   struct event *ev;
   cog_timer_fn fn;
   void *arg;
+  int firing;      /* inside its callback: freed when it returns */
 };
 
 struct deferred {
@@ -108,11 +109,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
   (void)fd;
   (void)what;
   cog_timer_t *t = arg;
-  cog_timer_fn fn = t->fn;
-  void *a = t->arg;
+  t->firing = 1;
+  t->fn(t->arg);
   event_free(t->ev);
   free(t);
-  fn(a);
 }
 
 cog_timer_t *cog_timer_add(uint64_t ms, cog_timer_fn fn, void *arg)
@@ -122,6 +122,7 @@ cog_timer_t *cog_timer_add(uint64_t ms, cog_timer_fn fn, void *arg)
     return NULL;
   t->fn = fn;
   t->arg = arg;
+  t->firing = 0;
   t->ev = evtimer_new(base, timer_cb, t);
   if (t->ev == NULL) {
     free(t);
@@ -138,8 +139,8 @@ cog_timer_t *cog_timer_add(uint64_t ms, cog_timer_fn fn, void *arg)
 
 void cog_timer_cancel(cog_timer_t *t)
 {
-  if (t == NULL)
-    return;
+  if (t == NULL || t->firing)
+    return; /* a firing timer is freed when its callback returns */
   event_free(t->ev);
   free(t);
 }

@@ -29,7 +29,7 @@ static const cog_option_t core_options[] = {
   { "version", 'V', COG_OPT_FLAG, NULL, NULL, "print the version and exit" },
   { "help", 'h', COG_OPT_FLAG, NULL, NULL, "print this help (with every plugin's options)" },
   { "job-retries", 'j', COG_OPT_INT, "N",
-    "0", "fail a job to its clients once N workers were lost running it (0 = never)" },
+    "0", "requeue a job whose worker is lost at most N times, then fail it (0 = always requeue)" },
   { "round-robin", 'R', COG_OPT_FLAG, NULL, NULL,
     "accepted for gearmand compatibility: cogd always rotates a worker's functions" },
   { "worker-wakeup", 'w', COG_OPT_INT, "N", "0",

@@ -244,6 +244,12 @@ int cog_opts_parse(cog_opts_t *o, int argc, char **argv, int allow_unknown)
       }
       if (strcmp(opt->name, "verbose") == 0) {
         int n = (int)strspn(c, "v");
+        /* -v LEVEL, like --verbose LEVEL */
+        if (n == 1 && c[1] == '\0' && i + 1 < argc && cog_log_level_parse(argv[i + 1]) >= 0) {
+          if (store(o, opt, argv[++i]))
+            return COG_EINVAL;
+          break;
+        }
         if (c[n] != '\0') {
           fprintf(stderr, "cogd: unexpected '%s' after -v\n", c + n);
           return COG_EINVAL;

@@ -42,6 +42,11 @@ extern "C" {
 #define COG_ABI_MAJOR 1
 #define COG_ABI_MINOR 0
 
+/* True when a versioned struct (first field: its size) built by the other
+ * side is long enough to hold member: how struct layers are read. */
+#define COG_OPS_HAS(ptr, type, member) \
+  ((ptr)->size >= offsetof(type, member) + sizeof(((type *)0)->member))
+
 /* ------------------------------------------------------------------------
  * Return codes
  * ---------------------------------------------------------------------- */
@@ -217,8 +222,9 @@ typedef struct cog_peer_info {
  * callback. */
 typedef struct cog_function_info {
   const char *name; size_t name_len;
-  uint32_t queued[COG_PRIO_COUNT];   /* runnable and waiting epoch jobs   */
-  uint32_t pending;                  /* waiting for the queue's commit    */
+  uint32_t queued[COG_PRIO_COUNT];   /* not running: runnable, waiting for
+                                        their epoch time, or for a commit */
+  uint32_t pending;                  /* of those, waiting for a commit    */
   uint32_t running;
   uint32_t workers;                  /* registered workers                */
   uint32_t sleeping;                 /* of which asleep                   */

@@ -138,7 +138,7 @@ struct ctx {
 static void put_status(void *arg, const cog_function_info_t *f)
 {
   aconn_t *c = arg;
-  uint32_t total = f->queued[0] + f->queued[1] + f->queued[2] + f->pending + f->running;
+  uint32_t total = f->queued[0] + f->queued[1] + f->queued[2] + f->running;
   out_bytes(c, f->name, f->name_len);
   out(c, "\t%u\t%u\t%u\n", total, f->running, f->workers);
 }
@@ -147,7 +147,7 @@ static void put_prio(void *arg, const cog_function_info_t *f)
 {
   aconn_t *c = arg;
   out_bytes(c, f->name, f->name_len);
-  out(c, "\t%u\t%u\t%u\t%u\n", f->queued[0], f->queued[1] + f->pending, f->queued[2], f->workers);
+  out(c, "\t%u\t%u\t%u\t%u\n", f->queued[0], f->queued[1], f->queued[2], f->workers);
 }
 
 static void put_worker(void *arg, const cog_peer_view_t *p)

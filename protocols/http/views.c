@@ -145,7 +145,7 @@ static void metric_fn(void *arg, const cog_function_info_t *f)
       evbuffer_add_printf(b, "cogd_queue_depth{function=\"");
       label(b, f->name, f->name_len);
       evbuffer_add_printf(b, "\",priority=\"%s\"} %u\n", prio_names[i],
-                          f->queued[i] + (i == COG_PRIO_NORMAL ? f->pending : 0));
+                          f->queued[i]);
     }
     break;
   case M_RUNNING:

@@ -15,7 +15,9 @@
  *   lgtest status-worker FUNC N D FILE  worker: one job, WORK_STATUS N/D, wait
  *                                    (<= 30 s) until FILE exists, complete "done"
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <libgearman/gearman.h>
 
 #include <errno.h>

@@ -1223,12 +1223,19 @@ START_TEST(retries_exhausted_fails_job)
   can_do(w2, "f");
   ck_assert_int_eq(grab(w2, NULL), COG_OK);
   close_peer(w2);
+  /* -j 2: two requeues are allowed (DECISIONS.md), the third loss fails */
+  ck_assert_int_eq(c->nev, 0);
+  ck_assert(job_known(h));
+  can_do(w3, "f");
+  ck_assert_int_eq(grab(w3, NULL), COG_OK);
+  close_peer(w3);
   ck_assert_int_eq(c->nev, 1);
   ck_assert_int_eq(c->ev[0].type, COG_EV_FAIL);
   ck_assert_str_eq(c->ev[0].handle, h);
   ck_assert(!job_known(h));
-  can_do(w3, "f");
-  ck_assert_int_eq(grab(w3, NULL), COG_ENOTFOUND);
+  fake_t *w4 = peer(4);
+  can_do(w4, "f");
+  ck_assert_int_eq(grab(w4, NULL), COG_ENOTFOUND);
   ck_assert_uint_eq(fn_info("f").failed, 1);
   ck_assert_uint_eq(fn_info("f").running, 0);
 }
@@ -1255,13 +1262,17 @@ END_TEST
 START_TEST(background_job_fails_when_retries_exhausted)
 {
   reinit(1, 0);
-  fake_t *c = peer(0), *w = peer(1);
+  fake_t *c = peer(0), *w0 = peer(2), *w = peer(1);
   char h[HMAX];
   ck_assert_int_eq(submit_bg(c, "f", "u", "x", 0, h), COG_OK);
+  can_do(w0, "f");
+  ck_assert_int_eq(grab(w0, NULL), COG_OK);
+  close_peer(w0);
+  ck_assert(job_known(h)); /* -j 1: one requeue */
   can_do(w, "f");
   ck_assert_int_eq(grab(w, NULL), COG_OK);
   close_peer(w);
-  /* -j 1: the first loss fails it (no client to tell). */
+  /* the second loss fails it (no client to tell). */
   ck_assert(!job_known(h));
   ck_assert_int_eq(c->nev, 0);
 }
@@ -1331,6 +1342,10 @@ START_TEST(can_do_timeout_counts_as_retry)
   char h[HMAX];
   ck_assert_int_eq(submit(c, "slow", NULL, "job", h), COG_OK);
   ck_assert_int_eq(cog_can_do(w->p, "slow", 4, 50), COG_OK);
+  ck_assert_int_eq(grab(w, NULL), COG_OK);
+  run_loop_ms(200);
+  ck_assert_int_eq(c->nev, 0); /* -j 1: the first expiry requeues */
+  ck_assert(job_known(h));
   ck_assert_int_eq(grab(w, NULL), COG_OK);
   run_loop_ms(200);
   ck_assert_int_eq(c->nev, 1);
@@ -1637,7 +1652,9 @@ START_TEST(queue_bg_submit_commit_sync)
   ck_assert_int_eq(c->nsub, 0);
   ck_assert_int_eq(w->wakes, 0);
   ck_assert_int_eq(grab(w, NULL), COG_ENOTFOUND);
-  ck_assert_uint_eq(fn_info("q").queued[COG_PRIO_NORMAL], 0);
+  /* counted as queued (for status), and as pending */
+  ck_assert_uint_eq(fn_info("q").queued[COG_PRIO_NORMAL], 1);
+  ck_assert_uint_eq(fn_info("q").pending, 1);
   ck_assert_uint_eq(cog_engine_pending_commits(), 0);
   /* The grab ended its sleep (as GRAB_JOB does): sleep again, and a pending
    * job is no reason to wake. */
@@ -1895,6 +1912,11 @@ START_TEST(queue_done_on_retries_exhausted)
   cog_defer_run();
   ck_assert_int_eq(grab(w, NULL), COG_OK);
   close_peer(w);
+  ck_assert_int_eq(FQ.ndone, 0); /* -j 1: requeued once */
+  fake_t *w2 = peer(2);
+  can_do(w2, "q");
+  ck_assert_int_eq(grab(w2, NULL), COG_OK);
+  close_peer(w2);
   ck_assert_int_eq(FQ.ndone, 1);
   ck_assert_uint_eq(FQ.done[0].id, FQ.enq[0].id);
   ck_assert_int_eq(njobs(), 0);
@@ -2267,7 +2289,7 @@ START_TEST(queue_every_again_is_answered_job_lost_before_commit)
   can_do(w, "q");
   ck_assert_int_eq(grab(w, NULL), COG_OK);
   ck_assert_int_eq(submit_bg(cb, "q", "u", "x", 7, NULL), COG_AGAIN);
-  close_peer(w); /* -j 1: the job fails */
+  close_peer(w); /* -j 1: the job is requeued, the answer still owed */
   cog_defer_run();
   ck_assert_msg(cb->nsub == 1, "background submitter got %d answers, expected 1", cb->nsub);
 }
