@@ -280,8 +280,8 @@ START_TEST(split_field_counts)
     ck_assert_msg(pk.nargs == (size_t)c->nargs, "%s: nargs %zu, expected %d", c->name, pk.nargs,
                   c->nargs);
     for (int i = 0; i < c->nargs - 1; i++) {
-      char want[8];
-      int wl = sprintf(want, "f%d", i);
+      char want[16];
+      int wl = snprintf(want, sizeof(want), "f%d", i);
       ck_assert_msg(pk.len[i] == (size_t)wl && memcmp(pk.arg[i], want, (size_t)wl) == 0,
                     "%s: field %d wrong (len %zu)", c->name, i, pk.len[i]);
       /* Fields point into the payload. */

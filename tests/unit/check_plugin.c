@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ltdl.h>
+
 #include "cogd.h"
 
 #ifndef TESTPLUG_DIR
@@ -71,6 +73,11 @@ START_TEST(accepts_good_plugin)
   ck_assert_str_eq(p->name, "testfile");
   ck_assert_int_eq(p->desc->kind, COG_PLUGIN_QUEUE);
   ck_assert_ptr_nonnull(p->desc->queue->commit);
+  /* not in the scanned list: the test owns it */
+  lt_dlclose(p->handle);
+  free(p->path);
+  free(p->name);
+  free(p);
 }
 END_TEST
 
@@ -95,10 +102,16 @@ START_TEST(scan_keeps_good_skips_bad)
 }
 END_TEST
 
+static void teardown(void)
+{
+  cog_plugins_unload();
+}
+
 static Suite *suite(void)
 {
   Suite *s = suite_create("plugin");
   TCase *tc = tcase_create("loader");
+  tcase_add_checked_fixture(tc, NULL, teardown);
   tcase_add_test(tc, refuses_other_major);
   tcase_add_test(tc, refuses_newer_minor);
   tcase_add_test(tc, refuses_missing_callbacks);
