@@ -181,6 +181,15 @@ int main(int argc, char **argv)
     if (cog_opts_get_int(cog_options, ints[i], &v) == COG_EINVAL)
       goto out;
   }
+  {
+    const char *port = cog_opts_get(cog_options, "port");
+    char *end = NULL;
+    long pv = port ? strtol(port, &end, 10) : -1;
+    if (port == NULL || *port == '\0' || *end != '\0' || pv < 0 || pv > 65535) {
+      fprintf(stderr, "cogd: --port wants a number from 0 to 65535, got '%s'\n", port ? port : "");
+      goto out;
+    }
+  }
   if (opt_int("job-retries") < 0 || opt_int("worker-wakeup") < 0 || opt_int("backlog") < 1) {
     fprintf(stderr, "cogd: --job-retries and --worker-wakeup must be >= 0, --backlog >= 1\n");
     goto out;

@@ -313,11 +313,21 @@ def failed(desc, detail=""):
             print("       " + l, flush=True)
 
 
+def _show(v):
+    """repr, with packet type numbers named (top level or first item)."""
+    r = repr(v)
+    if isinstance(v, int) and not isinstance(v, bool) and v in NAMES:
+        r += " (%s)" % NAMES[v]
+    elif isinstance(v, (tuple, list)) and v and isinstance(v[0], int) and v[0] in NAMES:
+        r += " (%s)" % NAMES[v[0]]
+    return r
+
+
 def check(desc, expected, got):
     if expected == got:
         passed(desc)
     else:
-        failed(desc, "expected: %r\ngot:      %r" % (expected, got))
+        failed(desc, "expected: %s\ngot:      %s" % (_show(expected), _show(got)))
     return expected == got
 
 

@@ -66,6 +66,7 @@ check("drop function NAME -> OK", b"OK\r\n", run("drop", ask, b"drop function ad
 st = run("status", ask_list, b"status\n") or []
 check_true("dropped function gone from status", not any(l.startswith(b"adm_new\t") for l in st), repr(st))
 check("drop unknown function", b"ERR function not found\r\n", run("drop", ask, b"drop function adm_nosuch\r\n"))
+check("empty line", b"ERR UNKNOWN_COMMAND Unknown+server+command\r\n", run("empty", ask, b"\n"))
 
 # maxqueue: one value applies to every priority
 check("maxqueue FUNC 3 -> OK", b"OK\r\n", run("maxqueue", ask, b"maxqueue adm_q 3\r\n"))
@@ -88,6 +89,10 @@ check("show jobs lists 4 jobs of adm_q", 4, len(handles))
 if handles:
     check("cancel job HANDLE -> OK", b"OK\r\n", run("cancel", ask, b"cancel job " + handles[0] + b"\n"))
     cancelled = handles[0]
+    if IS_COGD:
+        check("cogd: a cancelled queued job is gone at once (GET_STATUS)", [cancelled, b"0", b"0", b"0", b"0"], status(cancelled))
+        jobs = run("show jobs", ask_list, b"show jobs\n") or []
+        check_true("cogd: ... and from show jobs", not any(l.startswith(cancelled + b"\t") for l in jobs), repr(jobs))
 else:
     cancelled = None
 

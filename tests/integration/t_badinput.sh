@@ -157,6 +157,15 @@ for i in range(200):
     got.append(r[1][0])
 check("200 pipelined packets answered in order", [b"p%d" % i for i in range(200)], got)
 
+if IS_COGD:
+    x = Conn()
+    x.send(SET_CLIENT_ID, "i" * 129)
+    r = run("long client id", x.expect, ERROR, ECHO_RES)
+    check("cogd: SET_CLIENT_ID over 128 bytes: ERROR ARGUMENT_TOO_LARGE", (ERROR, b"ARGUMENT_TOO_LARGE"), r and (r[0], r[1][0]))
+    x = Conn()
+    x.send(SET_CLIENT_ID, "i" * 128)
+    check_true("cogd: SET_CLIENT_ID of 128 bytes accepted silently", x.echo_ok())
+
 # many connections opened and dropped
 conns = [Conn() for i in range(200)]
 for x in conns:
@@ -164,6 +173,29 @@ for x in conns:
 after("200 connections opened and closed")
 done()
 EOF2
+
+if [ "$SERVER" = cogd ]; then
+  server_stop
+  server_start --max-packet-size 1024
+  py_check "max packet size" <<'EOF2'
+from gearproto import *
+c = Conn()
+check_true("--max-packet-size 1024: a 1000-byte packet is fine", c.echo_ok(b"x" * 1000))
+c.send(ECHO_REQ, b"y" * 1100)
+got = []
+try:
+    while True:
+        got.append(c.recv_args(timeout=3))
+except Closed:
+    got.append("closed")
+except Timeout:
+    got.append("open")
+check("--max-packet-size 1024: a 1100-byte packet gets ARGUMENT_TOO_LARGE, then close",
+      [ERROR, b"ARGUMENT_TOO_LARGE", "closed"], [got[0][0], got[0][1][0], got[-1]] if len(got) > 1 else got)
+check_true("another connection still served", Conn().echo_ok())
+done()
+EOF2
+fi
 
 assert_true "server still running" server_alive
 finish

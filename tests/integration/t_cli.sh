@@ -100,6 +100,55 @@ else
   fail "gearmand flags: start-up failed" "$(server_log_tail 5)"
 fi
 
+if spawn short -p@PORT@ -L127.0.0.1 -P@PID@ -l@LOG@ -vv --plugin-dir "$COGD_PLUGIN_DIR"; then
+  ok "attached short option values (-p4730 style) and -vv accepted"
+  assert_true "attached short options: serves" serves short
+  server_stop
+else
+  fail "attached short options: start-up failed" "$(server_log_tail 5)"
+fi
+
+for q in builtin none memory; do
+  if spawn "q$q" -p @PORT@ -L 127.0.0.1 -P @PID@ -l @LOG@ --plugin-dir "$COGD_PLUGIN_DIR" -q "$q"; then
+    ok "-q $q (no persistent queue) accepted"
+    assert_true "-q $q: serves" serves "q$q"
+    server_stop
+  else
+    fail "-q $q: start-up failed" "$(server_log_tail 5)"
+  fi
+done
+
+# -- SIGUSR1: graceful stop, after the running job
+if spawn usr1 -p @PORT@ -L 127.0.0.1 -P @PID@ -l @LOG@ --plugin-dir "$COGD_PLUGIN_DIR"; then
+  PY_PID=$SERVER_PID py_check "SIGUSR1" <<'EOF2'
+import os, signal, time
+from gearproto import *
+c = Conn()
+h = c.submit("cli_usr1", b"x")
+w = worker("cli_usr1")
+j = w.grab(timeout=5)
+check("a worker runs a job", h, j and j[0])
+os.kill(int(os.environ["PY_PID"]), signal.SIGUSR1)
+time.sleep(0.5)     # give a (wrong) immediate exit the chance to show
+alive = True
+try:
+    os.kill(int(os.environ["PY_PID"]), 0)
+except OSError:
+    alive = False
+check_true("SIGUSR1: still running while a job runs", alive)
+w.send(WORK_COMPLETE, h, "finished")
+r = run("result", c.expect, WORK_COMPLETE, timeout=5)
+check("SIGUSR1: the running job's result is still delivered", [h, b"finished"], r and r[1])
+done()
+EOF2
+  wait_status "$SERVER_PID" 5
+  assert_eq "SIGUSR1: exits with status 0 once no job is left" 0 "$WAIT_STATUS"
+  [ "$WAIT_STATUS" = timeout ] || SERVER_PID=
+  server_stop
+else
+  fail "SIGUSR1 test: start-up failed" "$(server_log_tail 5)"
+fi
+
 # -- the pid file appears only once the port accepts connections
 PORT=$(free_port)
 PF="$TMPD/order.pid"
@@ -131,6 +180,7 @@ PF="$TMPD/daemon.pid"
 timeout 10 "$COGD" -d -p "$PORT" -L 127.0.0.1 -P "$PF" -l "$TMPD/daemon.log" --plugin-dir "$COGD_PLUGIN_DIR" > "$TMPD/daemon.out" 2>&1
 rc=$?
 assert_eq "-d: the launching process exits 0" 0 "$rc"
+if port_open "$PORT"; then ok "-d: listening by the time the launcher exits"; else fail "-d: not listening when the launcher exited"; fi
 pidfile_ready() { [ -s "$PF" ]; }
 wait_until 10 pidfile_ready
 DPID=$(tr -d ' \n' < "$PF" 2>/dev/null)

@@ -77,7 +77,22 @@ w.send(WORK_EXCEPTION, hb, "bg broke")
 check_true("worker usable after the bg exception", w.echo_ok())
 check("bg job gone after the exception", [hb, b"0", b"0", b"0", b"0"], status(hb))
 w.send(GRAB_JOB)
-check("no retry of the bg job", NO_JOB, w.expect(JOB_ASSIGN, NO_JOB)[0])
+check("no retry of the bg job", "NO_JOB", name(w.expect(JOB_ASSIGN, NO_JOB)[0]))
+done()
+EOF2
+
+# --exceptions: every connection gets exceptions without asking
+server_start --exceptions
+py_check "--exceptions" <<'EOF2'
+from gearproto import *
+c = Conn()
+h = run("submit", c.submit, "exc_def", b"x")
+w = worker("exc_def")
+j = w.grab(timeout=5)
+if j:
+    w.send(WORK_EXCEPTION, h, "by default")
+r = run("exception", c.expect, WORK_EXCEPTION, WORK_FAIL)
+check("--exceptions: a client that never sent OPTION_REQ gets WORK_EXCEPTION", (WORK_EXCEPTION, [h, b"by default"]), r)
 done()
 EOF2
 

@@ -50,7 +50,7 @@ for i in range(5):
 check("fg client got each of its jobs' results", sorted([b"fl1", b"fn2", b"fh2", b"fl3", b"fh3"]), sorted(res.values()))
 check_true("results matched to the right handles", all(handles.get(h) == d for h, d in res.items()), repr(res))
 w.send(GRAB_JOB)
-check("queue empty afterwards", NO_JOB, w.expect(JOB_ASSIGN, NO_JOB)[0])
+check("queue empty afterwards", "NO_JOB", name(w.expect(JOB_ASSIGN, NO_JOB)[0]))
 done()
 EOF
 

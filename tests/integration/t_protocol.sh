@@ -21,7 +21,7 @@ def no_packet(c, t=0.5):
 # -- NOOP wake-up
 w = worker("pr_sleep")
 w.send(GRAB_JOB)
-check("nothing to do: NO_JOB", NO_JOB, w.expect(JOB_ASSIGN, NO_JOB)[0])
+check("nothing to do: NO_JOB", "NO_JOB", name(w.expect(JOB_ASSIGN, NO_JOB)[0]))
 w.send(PRE_SLEEP)
 check("sleeping worker not disturbed without work", None, no_packet(w))
 w2 = worker("pr_sleep")
@@ -94,7 +94,7 @@ check("SUBMIT_JOB_EPOCH accepted", JOB_CREATED, t)
 he = a[0]
 w = worker("pr_epoch")
 w.send(GRAB_JOB)
-check("epoch job not handed out before its time", NO_JOB, w.expect(JOB_ASSIGN, NO_JOB)[0])
+check("epoch job not handed out before its time", "NO_JOB", name(w.expect(JOB_ASSIGN, NO_JOB)[0]))
 check("epoch job is known while it waits", [b"eu", b"1", b"0"], status_unique(b"eu")[:3])
 w.send(PRE_SLEEP)
 woke = None
@@ -117,6 +117,16 @@ a = w.grab(timeout=5)
 check("epoch job in the past runs at once", b"past", a and a[2])
 if a:
     w.send(WORK_COMPLETE, a[0], "")
+c.send(SUBMIT_JOB_EPOCH, "pr_epoch", "", "soon", "bad epoch")
+t, a = c.expect(JOB_CREATED, ERROR)
+if IS_COGD:
+    check("cogd: a non-numeric epoch is refused with ERROR INVALID_ARGUMENT", (ERROR, b"INVALID_ARGUMENT"), (t, a[0]))
+else:
+    check("gearmand: a non-numeric epoch is read as 0 and accepted", JOB_CREATED, t)
+    j = w.grab(timeout=5)
+    if j:
+        w.send(WORK_COMPLETE, j[0], "")
+check_true("connection fine after the epoch submissions", c.echo_ok())
 w.close()
 
 # -- SET_CLIENT_ID has no reply
@@ -160,6 +170,8 @@ check("the job has one client", b"1", status_unique(b"gone-u")[5])
 gone.close()
 # wait until the server has seen the disconnect (no client attached)
 wait_for(lambda: status_unique(b"gone-u")[5] == b"0", 5)
+if IS_COGD:
+    check("cogd: the abandoned queued job is removed at once", [hg, b"0", b"0", b"0", b"0"], status(hg))
 w = worker("pr_gone")
 w.send(GRAB_JOB)
 t, a = w.expect(JOB_ASSIGN, NO_JOB)

@@ -110,7 +110,33 @@ if j:
 r = run("fg result", d.expect, WORK_COMPLETE)
 check("the attached fg client receives the bg job's result", [hb, b"bgresult"], r and r[1])
 w2.send(GRAB_JOB)
-check("only one job ran", NO_JOB, w2.expect(JOB_ASSIGN, NO_JOB)[0])
+check("only one job ran", "NO_JOB", name(w2.expect(JOB_ASSIGN, NO_JOB)[0]))
+
+# unique "-": coalesce on identical payloads
+e = Conn()
+d1 = run("dash 1", e.submit, "uq6", b"same payload", b"-")
+d2 = run("dash 2", e.submit, "uq6", b"same payload", b"-")
+d3 = run("dash 3", e.submit, "uq6", b"other payload", b"-")
+check_true("unique '-': identical payloads share a job", d1 and d1 == d2, repr((d1, d2)))
+check_true("unique '-': a different payload is another job", d3 and d3 != d1, repr((d1, d3)))
+
+# a background submission joining a foreground job: the job must survive the
+# foreground client leaving (cogd; gearmand drops it, see compatibility.md)
+f = Conn()
+hf = run("fg", f.submit, "uq7", b"fgdata", b"fgkey")
+g = Conn()
+hg = run("bg onto fg", g.submit, "uq7", b"ignored", b"fgkey", SUBMIT_JOB_BG)
+check_true("bg submit onto a queued fg job gets its handle", hf and hf == hg, repr((hf, hg)))
+f.close()
+wait_for(lambda: status_unique(b"fgkey")[5] == b"0", 5)
+st = status(hf)
+if IS_COGD:
+    check("cogd: the job survives its fg client leaving (now background)", [hf, b"1", b"0", b"0", b"0"], st)
+    w3 = worker("uq7")
+    j = w3.grab(timeout=5)
+    check("cogd: ... and runs", [hf, b"uq7", b"fgdata"], j)
+else:
+    print("# gearmand: after the fg client left, GET_STATUS says %r" % (st,))
 done()
 EOF
 
