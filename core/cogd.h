@@ -56,11 +56,43 @@ int cog_opts_set(cog_opts_t *o, const char *name, const char *value);
 /* Value given, else the default, else NULL. */
 const char *cog_opts_get(const cog_opts_t *o, const char *name);
 int cog_opts_given(const cog_opts_t *o, const char *name);
+/* Where a value came from; the command line overrides a config file. */
+#define COG_SRC_CMDLINE 0
+#define COG_SRC_CONFIG 1
+int cog_opts_source(const cog_opts_t *o, const char *name); /* -1: not given */
+int cog_opts_unset(cog_opts_t *o, const char *name);
+/* Log every setting (not in live) whose value differs between the two. */
+void cog_opts_report_changes(const cog_opts_t *cur, const cog_opts_t *fresh,
+                             const char *const *live);
+/* Register src's tables in dst too (for re-reading a file on SIGHUP). */
+int cog_opts_copy_tables(cog_opts_t *dst, const cog_opts_t *src);
+const cog_option_t *cog_opts_find(const cog_opts_t *o, const char *name);
+/* Store a value as if from src; flags take true/false/yes/no/on/off/1/0.
+ * COG_ENOTFOUND for an unknown name, COG_EINVAL for a bad value. */
+int cog_opts_set_from(cog_opts_t *o, int src, const char *name, const char *value);
 /* Integer value; returns COG_EINVAL (after logging) if not an integer. */
 int cog_opts_get_int(const cog_opts_t *o, const char *name, long long *out);
 void cog_opts_help(const cog_opts_t *o, FILE *out);
 /* Every option with a value or default, "name = value", for --check-args. */
 void cog_opts_dump(const cog_opts_t *o, FILE *out);
+
+/* ------------------------------------------------------------ config.c */
+/* A configuration file: "key = value" lines with the long option names,
+ * '#' comments, "include GLOB".  Read in two steps, because the keys can
+ * only be checked once the plugins (whose directory the file may name)
+ * are loaded. */
+typedef struct cog_conf cog_conf_t;
+/* Parse path (and its includes).  Syntax errors name file and line and
+ * return NULL. */
+cog_conf_t *cog_conf_read(const char *path);
+/* The value of key in the file (last wins), or NULL. */
+const char *cog_conf_peek(const cog_conf_t *c, const char *key);
+/* Store every entry into o as COG_SRC_CONFIG; an unknown key or a bad
+ * value is an error naming file, line and key. */
+int cog_conf_apply(const cog_conf_t *c, cog_opts_t *o);
+void cog_conf_free(cog_conf_t *c);
+/* Print "key = value  # file:line" for --check-args. */
+const char *cog_conf_origin(const cog_conf_t *c, const char *key);
 
 /* -------------------------------------------------------------- loop.c */
 int cog_loop_init(void);

@@ -8,11 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <stddef.h>
+#include <strings.h>
 #include <unistd.h>
 
 #ifndef COG_PLUGIN_DIR
 #define COG_PLUGIN_DIR "/usr/local/lib/cogd"
 #endif
+#ifndef COG_SYSCONFDIR
+#define COG_SYSCONFDIR "/usr/local/etc"
+#endif
+
+static char *config_path;   /* the file read at start-up, for SIGHUP */
 
 static const cog_option_t core_options[] = {
   { "port", 'p', COG_OPT_STRING, "PORT", "4730", "port for the Gearman protocol" },
@@ -49,6 +56,11 @@ static const cog_option_t core_options[] = {
     "where plugins are found (':'-separated list)" },
   { "check-args", 0, COG_OPT_FLAG, NULL, NULL,
     "check the options, load the plugins, print the effective settings and exit" },
+  { "check-config", 0, COG_OPT_FLAG, NULL, NULL, "the same as --check-args" },
+  { "config", 'c', COG_OPT_STRING, "FILE", NULL,
+    "configuration file (default: " COG_SYSCONFDIR "/cogd/cogd.conf when it exists)" },
+  { "maxqueue", 0, COG_OPT_LIST, "'FUNC MAX'", NULL,
+    "queue limit of a function, or 'FUNC HIGH NORMAL LOW' (repeatable; reloaded on SIGHUP)" },
   { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -68,6 +80,101 @@ static long long opt_int(const char *name)
 
 /* ---------------------------------------------------------------- signals */
 
+/* maxqueue entries: "FUNC MAX" or "FUNC HIGH NORMAL LOW", ','-separated.
+ * The functions are created (as the admin command needs them to exist). */
+static int apply_maxqueue(const char *spec, int check_only)
+{
+  if (spec == NULL || *spec == '\0')
+    return COG_OK;
+  char *copy = strdup(spec), *save = NULL;
+  if (copy == NULL)
+    return COG_ENOMEM;
+  int rc = COG_OK;
+  for (char *e = strtok_r(copy, ",", &save); e && rc == COG_OK; e = strtok_r(NULL, ",", &save)) {
+    char *f[5], *s2 = NULL;
+    int n = 0;
+    for (char *t = strtok_r(e, " \t", &s2); t && n < 5; t = strtok_r(NULL, " \t", &s2))
+      f[n++] = t;
+    int32_t max[COG_PRIO_COUNT];
+    int ok = n == 2 || n == 4;
+    for (int i = 1; ok && i < n; i++) {
+      char *end;
+      long v = strtol(f[i], &end, 10);
+      ok = *end == '\0' && v >= 0 && v <= INT32_MAX;
+      max[i - 1] = (int32_t)v;
+    }
+    if (!ok) {
+      fprintf(stderr, "cogd: maxqueue wants 'FUNCTION MAX' or 'FUNCTION HIGH NORMAL LOW', got "
+              "'%s'\n", e);
+      rc = COG_EINVAL;
+      break;
+    }
+    if (n == 2)
+      max[1] = max[2] = max[0];
+    if (!check_only) {
+      cog_function_create(f[0], strlen(f[0]));
+      cog_engine_set_maxqueue(f[0], strlen(f[0]), max);
+    }
+  }
+  free(copy);
+  return rc;
+}
+
+static void apply_verbosity(void)
+{
+  int lvl = cog_log_level_parse(cog_opts_get(cog_options, "verbose"));
+  cog_log_set_level(lvl >= 0 ? (cog_log_level_t)lvl : COG_LOG_ERROR);
+}
+
+/* SIGHUP: read the file again; take up the settings that can change while
+ * running (verbose, maxqueue, admin-allow, and what plugins reload), and
+ * say which other changes need a restart.  The command line still wins. */
+static void reload_config(void)
+{
+  static const char *const live[] = { "verbose", "maxqueue", "admin-allow", NULL };
+  if (config_path == NULL)
+    return;
+  cog_conf_t *conf = cog_conf_read(config_path);
+  cog_opts_t *fresh = cog_opts_new();
+  if (conf == NULL || fresh == NULL || cog_opts_copy_tables(fresh, cog_options) != COG_OK ||
+      cog_conf_apply(conf, fresh) != COG_OK ||
+      apply_maxqueue(cog_opts_get(fresh, "maxqueue"), 1) != COG_OK) {
+    cog_log(COG_LOG_ERROR, "SIGHUP: %s has errors (see stderr): nothing changed", config_path);
+    cog_conf_free(conf);
+    cog_opts_free(fresh);
+    return;
+  }
+  int changed = 0;
+  for (int i = 0; live[i]; i++) {
+    if (cog_opts_find(cog_options, live[i]) == NULL)
+      continue;
+    if (cog_opts_source(cog_options, live[i]) == COG_SRC_CMDLINE) {
+      cog_log(COG_LOG_NOTICE, "SIGHUP: %s is set on the command line: kept", live[i]);
+      continue;
+    }
+    const char *a = cog_opts_get(cog_options, live[i]);
+    const char *b = cog_opts_get(fresh, live[i]);
+    if ((a == NULL) != (b == NULL) || (a && b && strcmp(a, b) != 0)) {
+      cog_log(COG_LOG_NOTICE, "SIGHUP: %s changed to '%s'", live[i], b ? b : "(default)");
+      cog_opts_unset(cog_options, live[i]);
+      if (cog_opts_source(fresh, live[i]) == COG_SRC_CONFIG && b)
+        cog_opts_set_from(cog_options, COG_SRC_CONFIG, live[i], b);
+      changed++;
+    }
+  }
+  cog_opts_report_changes(cog_options, fresh, live);
+  apply_verbosity();
+  apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), 0);
+  for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next)
+    if (p->initialised && p->desc->size >= offsetof(cog_plugin_t, reload) + sizeof(void *) &&
+        p->desc->reload && p->desc->reload(p->state) != COG_OK)
+      cog_log(COG_LOG_ERROR, "SIGHUP: plugin '%s' could not reload its settings", p->name);
+  if (!changed)
+    cog_log(COG_LOG_NOTICE, "SIGHUP: no reloadable setting changed");
+  cog_conf_free(conf);
+  cog_opts_free(fresh);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
   (void)what;
@@ -82,8 +189,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     cog_shutdown(1);
     break;
   case SIGHUP:
-    cog_log(COG_LOG_NOTICE, "SIGHUP: reopening the log");
+    cog_log(COG_LOG_NOTICE, "SIGHUP: reopening the log%s", config_path ? ", re-reading "
+            "the configuration" : "");
     cog_log_reopen();
+    reload_config();
     break;
   default:
     break;
@@ -143,11 +252,34 @@ int main(int argc, char **argv)
     status = 0;
     goto out;
   }
+  /* The configuration file: read now, checked once the plugins (whose
+   * directory it may name) are loaded. */
+  cog_conf_t *conf = NULL;
   {
-    int lvl = cog_log_level_parse(cog_opts_get(cog_options, "verbose"));
+    const char *cp = cog_opts_get(cog_options, "config");
+    static const char def[] = COG_SYSCONFDIR "/cogd/cogd.conf";
+    if (cp == NULL && access(def, F_OK) == 0)
+      cp = def;
+    if (cp) {
+      conf = cog_conf_read(cp);
+      if (conf == NULL)
+        goto out;
+      char *abs = realpath(cp, NULL);
+      config_path = abs ? abs : strdup(cp);
+    }
+  }
+  {
+    const char *v = cog_opts_given(cog_options, "verbose") ? cog_opts_get(cog_options, "verbose")
+                                                          : cog_conf_peek(conf, "verbose");
+    int lvl = v ? cog_log_level_parse(v) : COG_LOG_ERROR;
     cog_log_set_level(lvl >= 0 ? (cog_log_level_t)lvl : COG_LOG_ERROR);
   }
-  cog_plugins_scan(cog_opts_get(cog_options, "plugin-dir"));
+  {
+    const char *dir = cog_opts_given(cog_options, "plugin-dir")
+                          ? cog_opts_get(cog_options, "plugin-dir")
+                          : cog_conf_peek(conf, "plugin-dir");
+    cog_plugins_scan(dir ? dir : cog_opts_get(cog_options, "plugin-dir"));
+  }
   for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next) {
     char *owner = NULL;
     if (asprintf(&owner, "%s plugin '%s': %s", p->desc->kind == COG_PLUGIN_QUEUE ? "queue"
@@ -158,8 +290,18 @@ int main(int argc, char **argv)
     if (rc != COG_OK)
       goto out;
   }
-  /* Second pass, strict, now that every plugin's options are known. */
+  if (conf) {
+    int rc = cog_conf_apply(conf, cog_options);
+    cog_conf_free(conf);
+    conf = NULL;
+    if (rc != COG_OK)
+      goto out;
+  }
+  /* Second pass, strict, now that every plugin's options are known; the
+   * command line overrides the file. */
   if (cog_opts_parse(cog_options, argc, argv, 0) != COG_OK)
+    goto out;
+  if (apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), 1) != COG_OK)
     goto out;
   if (cog_opts_given(cog_options, "help")) {
     usage(stdout);
@@ -169,10 +311,7 @@ int main(int argc, char **argv)
     status = 0;
     goto out;
   }
-  {
-    int lvl = cog_log_level_parse(cog_opts_get(cog_options, "verbose"));
-    cog_log_set_level(lvl >= 0 ? (cog_log_level_t)lvl : COG_LOG_ERROR);
-  }
+  apply_verbosity();
   static const char *const ints[] = { "backlog", "job-retries", "worker-wakeup", "threads",
                                       "keepalive-idle", "keepalive-interval",
                                       "keepalive-count", "file-descriptors", NULL };
@@ -232,12 +371,13 @@ int main(int argc, char **argv)
         goto out;
     }
   }
-  if (cog_opts_given(cog_options, "check-args")) {
+  if (cog_opts_given(cog_options, "check-args") || cog_opts_given(cog_options, "check-config")) {
     printf("# cogd %s, plugin ABI %d.%d\n", COG_VERSION, COG_ABI_MAJOR, COG_ABI_MINOR);
     printf("# protocols:");
     for (int i = 0; i < nselected; i++)
       printf(" %s", selected[i]->name);
     printf("\n# queue: %s\n", queue ? queue->name : "(in memory)");
+    printf("# configuration file: %s\n", config_path ? config_path : "(none)");
     cog_opts_dump(cog_options, stdout);
     status = 0;
     goto out;
@@ -289,6 +429,7 @@ int main(int argc, char **argv)
   }
   if (cog_engine_replay() != COG_OK)
     goto stop;
+  apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), 0);
   if (cog_opts_get(cog_options, "user") && cog_drop_privileges(cog_opts_get(cog_options, "user")))
     goto stop;
 
@@ -337,6 +478,7 @@ stop:
   cog_loop_free();
   cog_pidfile_remove();
 out:
+  free(config_path);
   cog_plugins_unload();
   cog_opts_free(cog_options);
   cog_log_close();

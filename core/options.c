@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct table {
   char *owner;
@@ -15,6 +16,7 @@ struct table {
 struct value {
   const cog_option_t *opt;
   char *val;
+  int src;            /* COG_SRC_CMDLINE or COG_SRC_CONFIG */
 };
 
 struct cog_opts {
@@ -22,6 +24,7 @@ struct cog_opts {
   size_t ntables;
   struct value *values;
   size_t nvalues;
+  int src;            /* where values being stored now come from */
 };
 
 cog_opts_t *cog_opts_new(void) { return calloc(1, sizeof(cog_opts_t)); }
@@ -97,6 +100,16 @@ static int store(cog_opts_t *o, const cog_option_t *opt, const char *val)
   }
   struct value *v = slot(o, opt->name);
   char *copy;
+  /* The command line replaces what a configuration file said. */
+  if (v && v->src != o->src && o->src == COG_SRC_CMDLINE) {
+    copy = strdup(val);
+    if (copy == NULL)
+      return COG_ENOMEM;
+    free(v->val);
+    v->val = copy;
+    v->src = o->src;
+    return COG_OK;
+  }
   if (v && opt->kind == COG_OPT_LIST) {
     size_t a = strlen(v->val), b = strlen(val);
     copy = malloc(a + b + 2);
@@ -120,6 +133,7 @@ static int store(cog_opts_t *o, const cog_option_t *opt, const char *val)
     v = &o->values[o->nvalues++];
     v->opt = opt;
     v->val = NULL;
+    v->src = o->src;
   }
   free(v->val);
   v->val = copy;
@@ -151,10 +165,17 @@ static int bump_verbose(cog_opts_t *o, const cog_option_t *opt, int count)
 int cog_opts_parse(cog_opts_t *o, int argc, char **argv, int allow_unknown)
 {
   /* Each parse starts afresh (the first pass is repeated strictly once
-   * the plugins' options are known; lists must not double). */
-  for (size_t i = 0; i < o->nvalues; i++)
-    free(o->values[i].val);
-  o->nvalues = 0;
+   * the plugins' options are known; lists must not double).  Values from a
+   * configuration file stay until the command line replaces them. */
+  size_t k = 0;
+  for (size_t i = 0; i < o->nvalues; i++) {
+    if (o->values[i].src == COG_SRC_CMDLINE)
+      free(o->values[i].val);
+    else
+      o->values[k++] = o->values[i];
+  }
+  o->nvalues = k;
+  o->src = COG_SRC_CMDLINE;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-' || a[1] == '\0') {
@@ -291,6 +312,79 @@ const char *cog_opts_get(const cog_opts_t *o, const char *name)
 int cog_opts_given(const cog_opts_t *o, const char *name)
 {
   return slot(o, name) != NULL;
+}
+
+int cog_opts_unset(cog_opts_t *o, const char *name)
+{
+  for (size_t i = 0; i < o->nvalues; i++)
+    if (strcmp(o->values[i].opt->name, name) == 0) {
+      free(o->values[i].val);
+      o->values[i] = o->values[--o->nvalues];
+      return COG_OK;
+    }
+  return COG_ENOTFOUND;
+}
+
+int cog_opts_copy_tables(cog_opts_t *dst, const cog_opts_t *src)
+{
+  for (size_t i = 0; i < src->ntables; i++)
+    if (cog_opts_add_table(dst, src->tables[i].owner, src->tables[i].opts) != COG_OK)
+      return COG_ENOMEM;
+  return COG_OK;
+}
+
+void cog_opts_report_changes(const cog_opts_t *cur, const cog_opts_t *fresh,
+                             const char *const *live)
+{
+  for (size_t t = 0; t < cur->ntables; t++)
+    for (const cog_option_t *p = cur->tables[t].opts; p->name; p++) {
+      int skip = 0;
+      for (int i = 0; live[i]; i++)
+        skip |= strcmp(live[i], p->name) == 0;
+      if (skip || cog_opts_source(cur, p->name) == COG_SRC_CMDLINE)
+        continue;
+      const char *a = cog_opts_get(cur, p->name), *b = cog_opts_get(fresh, p->name);
+      if ((a == NULL) != (b == NULL) || (a && b && strcmp(a, b) != 0))
+        cog_log(COG_LOG_WARNING, "SIGHUP: %s changed in the configuration file: it takes a "
+                "restart", p->name);
+    }
+}
+
+int cog_opts_source(const cog_opts_t *o, const char *name)
+{
+  struct value *v = slot(o, name);
+  return v ? v->src : -1;
+}
+
+const cog_option_t *cog_opts_find(const cog_opts_t *o, const char *name)
+{
+  return find_long(o, name, strlen(name));
+}
+
+int cog_opts_set_from(cog_opts_t *o, int src, const char *name, const char *value)
+{
+  const cog_option_t *opt = find_long(o, name, strlen(name));
+  if (opt == NULL)
+    return COG_ENOTFOUND;
+  int old = o->src;
+  o->src = src;
+  int rc;
+  if (opt->kind == COG_OPT_FLAG) {
+    if (!strcmp(value, "1") || !strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
+        !strcasecmp(value, "on"))
+      rc = store(o, opt, "1");
+    else if (!strcmp(value, "0") || !strcasecmp(value, "false") || !strcasecmp(value, "no") ||
+             !strcasecmp(value, "off"))
+      rc = store(o, opt, "0");
+    else
+      rc = COG_EINVAL;
+  } else if (strcmp(opt->name, "verbose") == 0 && cog_log_level_parse(value) < 0) {
+    rc = COG_EINVAL;
+  } else {
+    rc = store(o, opt, value);
+  }
+  o->src = old;
+  return rc;
 }
 
 int cog_opts_get_int(const cog_opts_t *o, const char *name, long long *out)

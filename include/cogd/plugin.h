@@ -496,6 +496,10 @@ typedef struct cog_plugin {
   void (*fini)(void *state);
   const cog_queue_ops_t *queue;       /* kind QUEUE: required          */
   const cog_protocol_ops_t *protocol; /* kind PROTOCOL: required       */
+  /* SIGHUP: the configuration file was read again and host->option()
+   * now answers with the new values of the reloadable settings; take up
+   * the ones this plugin can change while running.  May be NULL. */
+  int (*reload)(void *state);
 } cog_plugin_t;
 
 /* The entry point every plugin exports.  With libtool's -module the

@@ -496,6 +496,23 @@ static int adm_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   return COG_OK;
 }
 
+/* SIGHUP: a new allow-list applies to open connections too. */
+static int adm_reload(void *state)
+{
+  adm_t *a = state;
+  adm_acl_t acl;
+  char err[256];
+  if (adm_acl_parse(&acl, a->host->option(a->self, "admin-allow"), err, sizeof(err)) != 0) {
+    LOG(a, COG_LOG_ERROR, "--admin-allow: %s (the old list stays)", err);
+    return COG_EINVAL;
+  }
+  adm_acl_free(&a->acl);
+  a->acl = acl;
+  for (aconn_t *c = a->conns; c; c = c->next)
+    c->allowed = (uint8_t)adm_acl_match(&a->acl, c->addr);
+  return COG_OK;
+}
+
 static int adm_bind(void *state)
 {
   adm_t *a = state;
@@ -570,6 +587,7 @@ static const cog_plugin_t descriptor = {
   .init = adm_init,
   .fini = adm_fini,
   .protocol = &protocol_ops,
+  .reload = adm_reload,
 };
 
 COG_PLUGIN_ENTRY(protocol_admin)
