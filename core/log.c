@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 
 static cog_log_level_t level = COG_LOG_ERROR;
@@ -17,6 +18,7 @@ static cog_log_level_t level = COG_LOG_ERROR;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *out;
 static char *path;
+static int use_syslog;
 
 static const char *const names[] = {
   "FATAL", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"
@@ -44,6 +46,12 @@ static FILE *target(void) { return path ? out : stderr; }
 int cog_log_open(const char *t)
 {
   cog_log_close();
+  if (t && strcmp(t, "syslog") == 0) {
+    openlog("cogd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    use_syslog = 1;
+    path = strdup("none");
+    return path ? COG_OK : COG_ENOMEM;
+  }
   if (t == NULL || strcmp(t, "stderr") == 0)
     return COG_OK;
   if (strcmp(t, "none") == 0) {
@@ -86,6 +94,9 @@ int cog_log_reopen(void)
 
 void cog_log_close(void)
 {
+  if (use_syslog)
+    closelog();
+  use_syslog = 0;
   if (out)
     fclose(out);
   out = NULL;
@@ -99,6 +110,15 @@ void cog_logv(const char *who, cog_log_level_t l, const char *fmt, va_list ap)
     return;
   char msg[2048];
   vsnprintf(msg, sizeof(msg), fmt, ap);
+  if (use_syslog) {
+    static const int prio[] = { LOG_EMERG, LOG_ALERT, LOG_CRIT, LOG_ERR,
+                                LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
+    if (who)
+      syslog(prio[l], "[%s] %s", who, msg);
+    else
+      syslog(prio[l], "%s", msg);
+    return;
+  }
   struct timeval tv;
   gettimeofday(&tv, NULL);
   struct tm tm;

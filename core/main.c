@@ -31,6 +31,7 @@ static const cog_option_t core_options[] = {
   { "user", 'u', COG_OPT_STRING, "USER", NULL,
     "switch to USER after binding ports and opening the queue" },
   { "log-file", 'l', COG_OPT_STRING, "FILE", "stderr", "log to FILE ('stderr' or 'none')" },
+  { "syslog", 0, COG_OPT_FLAG, NULL, NULL, "log to syslog (facility daemon) instead" },
   { "verbose", 'v', COG_OPT_STRING, "LEVEL", "ERROR",
     "log level: FATAL ALERT CRITICAL ERROR WARNING NOTICE INFO DEBUG; each -v raises it" },
   { "version", 'V', COG_OPT_FLAG, NULL, NULL, "print the version and exit" },
@@ -385,8 +386,12 @@ int main(int argc, char **argv)
 
   if (cog_opts_given(cog_options, "daemon") && cog_daemonize() != COG_OK)
     goto out;
-  if (cog_log_open(cog_opts_get(cog_options, "log-file")) != COG_OK)
-    goto out;
+  {
+    const char *sl = cog_opts_get(cog_options, "syslog");
+    int to_syslog = sl && strcmp(sl, "0") != 0;
+    if (cog_log_open(to_syslog ? "syslog" : cog_opts_get(cog_options, "log-file")) != COG_OK)
+      goto out;
+  }
   if (cog_opts_given(cog_options, "file-descriptors") && set_nofile(opt_int("file-descriptors")))
     goto out;
   signal(SIGPIPE, SIG_IGN);
