@@ -101,6 +101,9 @@ struct event_base *cog_loop_base(void);
 /* Run until cog_loop_stop().  Deferred callbacks run after every turn. */
 int cog_loop_run(void);
 void cog_loop_stop(void);
+/* After the loop stopped: run it again while busy() is true, at most ms
+ * milliseconds (shut-down uses it to let queue commits finish). */
+int cog_loop_drain(int (*busy)(void), uint64_t ms);
 int cog_loop_stopping(void);
 int cog_defer(cog_defer_fn fn, void *arg);
 /* Run the deferred callbacks now (used by tests and at shut-down). */

@@ -79,6 +79,33 @@ int cog_loop_run(void)
   return COG_OK;
 }
 
+static void drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+  (void)fd;
+  (void)what;
+  *(int *)arg = 1;
+}
+
+int cog_loop_drain(int (*busy)(void), uint64_t ms)
+{
+  int expired = 0;
+  struct event *t = evtimer_new(base, drain_timeout, &expired);
+  struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+  if (t == NULL || evtimer_add(t, &tv) != 0) {
+    if (t)
+      event_free(t);
+    return COG_ENOMEM;
+  }
+  cog_defer_run();
+  while (busy() && !expired) {
+    if (event_base_loop(base, EVLOOP_ONCE) < 0)
+      break;
+    cog_defer_run();
+  }
+  event_free(t);
+  return busy() ? COG_AGAIN : COG_OK;
+}
+
 void cog_loop_stop(void)
 {
   stopping = 1;

@@ -121,6 +121,11 @@ static int apply_maxqueue(const char *spec, int check_only)
   return rc;
 }
 
+static int commits_in_flight(void)
+{
+  return cog_engine_pending_commits() > 0;
+}
+
 static void apply_verbosity(void)
 {
   int lvl = cog_log_level_parse(cog_opts_get(cog_options, "verbose"));
@@ -476,8 +481,13 @@ stop:
         p->desc->fini(p->state);
       p->initialised = 0;
     }
-  if (queue && queue->initialised)
+  if (queue && queue->initialised) {
+    /* Removals of finished jobs still buffered are written, and commits in
+     * flight are let finish, before the queue shuts down. */
     cog_engine_commit_now();
+    if (cog_loop_drain(commits_in_flight, 10000) != COG_OK)
+      cog_log(COG_LOG_WARNING, "the persistent queue did not finish its last commit in 10 s");
+  }
   cog_plugins_fini();
   cog_engine_free();
   cog_loop_free();
