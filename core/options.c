@@ -432,7 +432,8 @@ void cog_opts_dump(const cog_opts_t *o, FILE *f)
       if (v == NULL)
         continue;
       /* Credentials never reach a terminal or a log. */
-      if (strstr(p->name, "password") || strstr(p->name, "conninfo") || strstr(p->name, "secret"))
+      if (strstr(p->name, "password") || strstr(p->name, "conninfo") || strstr(p->name, "secret") ||
+          strstr(p->name, "url"))
         v = "********";
       fprintf(f, "%s = %s\n", p->name, v);
     }

@@ -380,9 +380,13 @@ typedef struct cog_host {
 
   /* -- queue plugins.  Called by the queue when a commit batch is durable
    * (rc COG_OK) or failed (rc < 0, msg borrowed, may be NULL).  Exactly
-   * once per commit, in the order commits were started.  May be called
-   * from inside commit() itself.  Loop thread only: a queue with a writer
-   * thread signals its loop-side code first. */
+   * once per commit, in any order: the core applies batches (makes their
+   * jobs runnable, answers their clients) in the order they were started,
+   * holding a finished batch until every earlier one is finished too.  May
+   * be called from inside commit() itself.  Loop thread only: a queue with
+   * a writer thread signals its loop-side code first.  At shut-down the
+   * core runs the loop (up to 10 s) after the last commit() so that
+   * commits in flight can finish before fini(). */
   void (*commit_done)(cog_commit_t *c, int rc, const char *msg);
 
   /* -- admin / metrics: iterate engine state. Views are borrowed for the

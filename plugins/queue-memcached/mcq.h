@@ -1,0 +1,99 @@
+/* Internal header of the memcached queue plugin (key layout: README.md).
+ * memcached.c is the loop side (descriptor, batches, wake-ups) and the
+ * writer thread's loop; store.c does the writes, keeps the index and the
+ * outage state on that thread; replay.c reads everything back at start-up
+ * and imports gearmand's keys. */
+#ifndef MCQ_H
+#define MCQ_H
+
+#include <cogd/plugin.h>
+#include <libmemcached/memcached.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define MCQ_CHUNK_IDS 1024      /* ids per index chunk: 8 KB values        */
+#define MCQ_HDR 31              /* job value header size                   */
+#define MCQ_KEY_MAX 251         /* memcached keys are at most 250 bytes    */
+#define MCQ_PREFIX_MAX 200
+#define MCQ_GONE UINT32_MAX     /* chunk already deleted from memcached    */
+#define MCQ_BACKOFF_MIN 100     /* ms between reconnection attempts, ...   */
+#define MCQ_BACKOFF_MAX 2000    /* ... doubling up to this                 */
+
+/* One buffered write: a job to store (val set) or a job to delete. */
+typedef struct mcq_op {
+  uint64_t id;
+  char *val;
+  size_t len;
+} mcq_op_t;
+
+/* The writes of one commit, handed to the writer thread and back. */
+typedef struct mcq_batch {
+  struct mcq_batch *next;
+  cog_commit_t *c;
+  mcq_op_t *ops;
+  size_t n, cap, nenq;
+  int rc;
+  char msg[320];
+} mcq_batch_t;
+
+typedef struct mcq {
+  const cog_host_t *host;
+  cog_plugin_ref_t *self;
+  char *servers;
+  char prefix[MCQ_PREFIX_MAX + 1];
+  int import;
+  unsigned timeout_ms;
+  size_t max_value;            /* largest job value memcached takes       */
+
+  /* loop side */
+  mcq_batch_t *cur;
+  int pfd[2];                  /* writer -> loop wake-ups                 */
+  void *ev;                    /* struct event * watching pfd[0]          */
+
+  /* shared, under mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  mcq_batch_t *todo, **todo_tail, *fin, **fin_tail;
+  int stop, thread_on;
+  pthread_t thread;
+  atomic_int down;             /* written by the writer, read by enqueue  */
+
+  /* writer thread only (and replay, before the thread has work) */
+  memcached_st *mc;            /* NULL while memcached is unreachable     */
+  int need_meta;               /* idx:head / idx:tail must be rewritten   */
+  int lost;                    /* the last failure was the connection's   */
+  char err[320];
+  uint64_t cbase;              /* head chunk number, = live[0]            */
+  uint32_t *live;              /* live ids per chunk, head .. tail        */
+  size_t cn, ccap;
+  uint32_t tail_fill;          /* ids appended to the tail chunk          */
+  void *tree;                  /* tsearch tree: live id -> its chunk      */
+  uint64_t *retry;             /* job keys still to delete                */
+  size_t nretry, rcap;
+  unsigned backoff_ms;
+  uint64_t next_probe_ms;
+} mcq_t;
+
+/* memcached.c */
+int mcq_encode(const cog_qjob_t *j, char **out, size_t *len);
+
+/* store.c */
+memcached_st *mcq_connect(const mcq_t *q);
+size_t mcq_key(const mcq_t *q, char *k, const char *kind, uint64_t n);
+size_t mcq_key_meta(const mcq_t *q, char *k, const char *which);
+void mcq_put64(char *p, uint64_t v);
+uint64_t mcq_get64(const char *p);
+uint64_t mcq_now_ms(void);
+int mcq_fail(mcq_t *q, memcached_return_t rc, const char *what);
+int mcq_chunks_reset(mcq_t *q, uint64_t head, uint64_t tail);
+int mcq_index_append(mcq_t *q, const uint64_t *ids, size_t n, uint64_t *chunk_of);
+int mcq_track(mcq_t *q, uint64_t id, uint64_t chunk);
+void mcq_sweep(mcq_t *q);
+void mcq_exec(mcq_t *q, mcq_batch_t *list);
+void mcq_probe(mcq_t *q);
+void mcq_store_free(mcq_t *q);
+
+/* replay.c */
+int mcq_replay(void *state, cog_replay_fn add, void *add_ctx);
+
+#endif

@@ -1,0 +1,357 @@
+/* memcached queue plugin: the loop side.
+ *
+ * enqueue()/done() copy each job into the current batch; commit() hands the
+ * batch to a dedicated writer thread (libmemcached blocks) and returns
+ * COG_AGAIN.  The thread executes batches in order, queues them back with
+ * their result and writes a byte to a pipe watched on the event loop; the
+ * loop then calls commit_done() for each, in order.  While the thread
+ * reports memcached down, enqueue() refuses at once.  Layout, durability
+ * and outage behaviour: README.md. */
+#include "mcq.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Job value: "CGQ1", id u64, when i64, priority u8, function/unique/reducer
+ * lengths u16, data length u32 (all little-endian), then the bytes. */
+int mcq_encode(const cog_qjob_t *j, char **out, size_t *len)
+{
+  size_t n = MCQ_HDR + j->function_len + j->unique_len + j->reducer_len + j->data_len;
+  if (j->function_len > 0xffff || j->unique_len > 0xffff || j->reducer_len > 0xffff ||
+      j->data_len > 0xffffffffu)
+    return COG_ETOOLARGE;
+  char *v = malloc(n);
+  if (v == NULL)
+    return COG_ENOMEM;
+  memcpy(v, "CGQ1", 4);
+  mcq_put64(v + 4, j->id);
+  mcq_put64(v + 12, (uint64_t)j->when);
+  v[20] = (char)j->priority;
+  size_t lens[4] = { j->function_len, j->unique_len, j->reducer_len, j->data_len };
+  for (int i = 0; i < 4; i++)
+    for (int b = 0; b < (i < 3 ? 2 : 4); b++)
+      v[21 + 2 * i + b] = (char)(lens[i] >> (8 * b));
+  char *p = v + MCQ_HDR;
+  if (j->function_len) memcpy(p, j->function, j->function_len);
+  p += j->function_len;
+  if (j->unique_len) memcpy(p, j->unique, j->unique_len);
+  p += j->unique_len;
+  if (j->reducer_len) memcpy(p, j->reducer, j->reducer_len);
+  p += j->reducer_len;
+  if (j->data_len) memcpy(p, j->data, j->data_len);
+  *out = v;
+  *len = n;
+  return COG_OK;
+}
+
+static void batch_free(mcq_batch_t *b)
+{
+  for (size_t i = 0; i < b->n; i++)
+    free(b->ops[i].val);
+  free(b->ops);
+  free(b);
+}
+
+static void list_free(mcq_batch_t *b)
+{
+  while (b) {
+    mcq_batch_t *n = b->next;
+    batch_free(b);
+    b = n;
+  }
+}
+
+static int batch_add(mcq_t *q, uint64_t id, char *val, size_t len)
+{
+  mcq_batch_t *b = q->cur;
+  if (b == NULL && (b = q->cur = calloc(1, sizeof(*b))) == NULL)
+    return COG_ENOMEM;
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 64;
+    mcq_op_t *o = realloc(b->ops, cap * sizeof(*o));
+    if (o == NULL)
+      return COG_ENOMEM;
+    b->ops = o;
+    b->cap = cap;
+  }
+  b->ops[b->n].id = id;
+  b->ops[b->n].val = val;
+  b->ops[b->n++].len = len;
+  if (val)
+    b->nenq++;
+  return COG_OK;
+}
+
+static int mcq_enqueue(void *state, const cog_qjob_t *j)
+{
+  mcq_t *q = state;
+  if (atomic_load(&q->down))
+    return COG_EQUEUE; /* memcached is away: refuse now, not after a timeout */
+  char *v;
+  size_t len;
+  int rc = mcq_encode(j, &v, &len);
+  if (rc == COG_OK && len > q->max_value) {
+    free(v);
+    rc = COG_ETOOLARGE;
+  }
+  if (rc == COG_ETOOLARGE)
+    q->host->log(q->self, COG_LOG_WARNING, "a job of %zu bytes does not fit in a memcached item "
+                 "(at most %zu here: see memcached -I)", len, q->max_value);
+  if (rc != COG_OK)
+    return rc;
+  rc = batch_add(q, j->id, v, len);
+  if (rc != COG_OK)
+    free(v);
+  return rc;
+}
+
+static int mcq_done(void *state, const cog_qjob_t *j)
+{
+  return batch_add(state, j->id, NULL, 0);
+}
+
+static int mcq_commit(void *state, cog_commit_t *c)
+{
+  mcq_t *q = state;
+  mcq_batch_t *b = q->cur;
+  if (b == NULL) {
+    q->host->commit_done(c, COG_OK, NULL);
+    return COG_OK;
+  }
+  q->cur = NULL;
+  b->c = c;
+  pthread_mutex_lock(&q->mu);
+  *q->todo_tail = b;
+  q->todo_tail = &b->next;
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+  return COG_AGAIN;
+}
+
+/* Loop side: answer the batches the writer finished, in order. */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+  mcq_t *q = arg;
+  char buf[64];
+  (void)what;
+  while (read(fd, buf, sizeof(buf)) > 0)
+    ;
+  pthread_mutex_lock(&q->mu);
+  mcq_batch_t *b = q->fin;
+  q->fin = NULL;
+  q->fin_tail = &q->fin;
+  pthread_mutex_unlock(&q->mu);
+  while (b) {
+    mcq_batch_t *n = b->next;
+    q->host->commit_done(b->c, b->rc, b->rc == COG_OK ? NULL : b->msg);
+    batch_free(b);
+    b = n;
+  }
+}
+
+static void *writer(void *arg)
+{
+  mcq_t *q = arg;
+  pthread_mutex_lock(&q->mu);
+  for (;;) {
+    if (q->todo) {
+      mcq_batch_t *list = q->todo, *last = list;
+      q->todo = NULL;
+      q->todo_tail = &q->todo;
+      pthread_mutex_unlock(&q->mu);
+      mcq_exec(q, list);
+      while (last->next)
+        last = last->next;
+      pthread_mutex_lock(&q->mu);
+      *q->fin_tail = list;
+      q->fin_tail = &last->next;
+      /* A full pipe already holds a wake-up. */
+      if (write(q->pfd[1], "", 1) < 0 && errno != EAGAIN)
+        q->host->log(q->self, COG_LOG_ERROR, "cannot wake the event loop: %s", strerror(errno));
+      continue;
+    }
+    if (q->stop)
+      break;
+    if (!atomic_load(&q->down)) {
+      pthread_cond_wait(&q->cv, &q->mu);
+      continue;
+    }
+    uint64_t now = mcq_now_ms();
+    if (now < q->next_probe_ms) {
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      uint64_t ns = (uint64_t)ts.tv_nsec + (q->next_probe_ms - now) * 1000000u;
+      ts.tv_sec += (time_t)(ns / 1000000000u);
+      ts.tv_nsec = (long)(ns % 1000000000u);
+      pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+      continue;
+    }
+    pthread_mutex_unlock(&q->mu);
+    mcq_probe(q);
+    pthread_mutex_lock(&q->mu);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return NULL;
+}
+
+static void mcq_fini(void *state)
+{
+  mcq_t *q = state;
+  if (q->thread_on) {
+    /* The writer finishes what it was given (the core's last commit
+     * carries the final removals) and exits. */
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thread, NULL);
+  }
+  if (q->ev)
+    event_free(q->ev);
+  for (int i = 0; i < 2; i++)
+    if (q->pfd[i] >= 0)
+      close(q->pfd[i]);
+  if (q->cur)
+    batch_free(q->cur);
+  list_free(q->todo);
+  list_free(q->fin);
+  mcq_store_free(q);
+  pthread_cond_destroy(&q->cv);
+  pthread_mutex_destroy(&q->mu);
+  free(q->servers);
+  free(q);
+}
+
+static int mcq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
+{
+  const char *servers = host->option(self, "libmemcached-servers");
+  const char *prefix = host->option(self, "libmemcached-prefix");
+  const char *timeout = host->option(self, "libmemcached-timeout");
+  const char *import = host->option(self, "libmemcached-import-gearmand");
+  if (servers == NULL || *servers == '\0') {
+    host->log(self, COG_LOG_ERROR, "--libmemcached-servers is required (e.g. 127.0.0.1:11211)");
+    return COG_EINVAL;
+  }
+  memcached_server_st *sl = memcached_servers_parse(servers);
+  size_t nsrv = sl ? memcached_server_list_count(sl) : 0;
+  memcached_server_list_free(sl);
+  if (nsrv == 0) {
+    host->log(self, COG_LOG_ERROR, "--libmemcached-servers '%s': no server in it", servers);
+    return COG_EINVAL;
+  }
+  if (prefix == NULL)
+    prefix = "gear_";
+  size_t pl = strlen(prefix);
+  int ok = pl > 0 && pl <= MCQ_PREFIX_MAX;
+  for (size_t i = 0; ok && i < pl; i++)
+    ok = isgraph((unsigned char)prefix[i]);
+  if (!ok) {
+    host->log(self, COG_LOG_ERROR, "--libmemcached-prefix must be 1 to %d printable characters "
+              "without spaces", MCQ_PREFIX_MAX);
+    return COG_EINVAL;
+  }
+  long ms = timeout ? strtol(timeout, NULL, 10) : 2000;
+  if (ms < 10 || ms > 600000) {
+    host->log(self, COG_LOG_ERROR, "--libmemcached-timeout must be 10 to 600000 ms");
+    return COG_EINVAL;
+  }
+
+  mcq_t *q = calloc(1, sizeof(*q));
+  if (q == NULL)
+    return COG_ENOMEM;
+  q->host = host;
+  q->self = self;
+  memcpy(q->prefix, prefix, pl + 1);
+  q->timeout_ms = (unsigned)ms;
+  q->import = import && strcmp(import, "0") != 0;
+  q->max_value = 1024 * 1024 - 512;
+  q->pfd[0] = q->pfd[1] = -1;
+  q->todo_tail = &q->todo;
+  q->fin_tail = &q->fin;
+  q->need_meta = 1;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&q->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&q->mu, NULL);
+  if ((q->servers = strdup(servers)) == NULL || mcq_chunks_reset(q, 0, 0) != COG_OK)
+    goto oom;
+  if ((q->mc = mcq_connect(q)) == NULL) {
+    host->log(self, COG_LOG_ERROR, "cannot set up a memcached client for '%s'", servers);
+    goto fail;
+  }
+  if (pipe(q->pfd) != 0) {
+    host->log(self, COG_LOG_ERROR, "pipe: %s", strerror(errno));
+    goto fail;
+  }
+  for (int i = 0; i < 2; i++) {
+    fcntl(q->pfd[i], F_SETFL, fcntl(q->pfd[i], F_GETFL) | O_NONBLOCK);
+    fcntl(q->pfd[i], F_SETFD, FD_CLOEXEC);
+  }
+  q->ev = event_new(host->event_base(), q->pfd[0], EV_READ | EV_PERSIST, on_wake, q);
+  if (q->ev == NULL || event_add(q->ev, NULL) != 0) {
+    host->log(self, COG_LOG_ERROR, "cannot watch the writer thread's pipe");
+    goto fail;
+  }
+  int e = pthread_create(&q->thread, NULL, writer, q);
+  if (e != 0) {
+    host->log(self, COG_LOG_ERROR, "cannot start the writer thread: %s", strerror(e));
+    goto fail;
+  }
+  q->thread_on = 1;
+  *state = q;
+  return COG_OK;
+oom:
+  host->log(self, COG_LOG_ERROR, "out of memory");
+fail:
+  mcq_fini(q);
+  return COG_ERROR;
+}
+
+static const char *const aliases[] = { "libmemcached", NULL };
+
+static const cog_option_t options[] = {
+  { "libmemcached-servers", 0, COG_OPT_STRING, "LIST", NULL,
+    "memcached servers, e.g. 127.0.0.1:11211,host2:11211 (required)" },
+  { "libmemcached-prefix", 0, COG_OPT_STRING, "PREFIX", "gear_", "prefix of every key" },
+  { "libmemcached-timeout", 0, COG_OPT_INT, "MS", "2000",
+    "connect and I/O timeout of memcached requests" },
+  { "libmemcached-import-gearmand", 0, COG_OPT_FLAG, NULL, NULL,
+    "at start-up, import the jobs gearmand's libmemcached queue left (best effort)" },
+  { NULL, 0, 0, NULL, NULL, NULL }
+};
+
+static const cog_queue_ops_t ops = {
+  .size = sizeof(cog_queue_ops_t),
+  .enqueue = mcq_enqueue,
+  .done = mcq_done,
+  .commit = mcq_commit,
+  .replay = mcq_replay,
+};
+
+static const cog_plugin_t desc = {
+  .abi_major = COG_ABI_MAJOR,
+  .abi_minor = COG_ABI_MINOR,
+  .size = sizeof(cog_plugin_t),
+  .kind = COG_PLUGIN_QUEUE,
+  .name = "memcached",
+  .version = "1.0",
+  .description = "memcached queue (libmemcached, writer thread; memory only)",
+  .aliases = aliases,
+  .options = options,
+  .init = mcq_init,
+  .fini = mcq_fini,
+  .queue = &ops,
+};
+
+COG_PLUGIN_ENTRY(queue_memcached)
+{
+  return &desc;
+}
