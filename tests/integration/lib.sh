@@ -368,12 +368,21 @@ server_stop() {
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
+  local killed=0
   if kill -0 "$SERVER_PID" 2>/dev/null; then
     echo "# $SERVER ignored SIGTERM for 5 s: SIGKILL" >&2
     kill -KILL "$SERVER_PID" 2>/dev/null
+    killed=1
   fi
   wait "$SERVER_PID" 2>/dev/null
+  local rc=$?
   SERVER_PID=
+  # cogd stops with status 0 on SIGTERM; anything else (a sanitizer's leak
+  # report, a crash in shut-down) is a failure.
+  if [ "$SERVER" = cogd ] && [ "$killed" = 0 ] && [ "$rc" -ne 0 ]; then
+    fail "$SERVER exited with status $rc after SIGTERM" "$(server_log_tail 15)"
+    return 1
+  fi
   return 0
 }
 
