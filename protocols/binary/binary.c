@@ -28,7 +28,7 @@ typedef struct hold {
   struct hold *next;
   uint64_t cookie;
   int resolved;
-  struct evbuffer *buf;
+  struct evbuffer *buf;    /* created only when output follows the hold */
 } hold_t;
 
 typedef struct conn {
@@ -69,7 +69,12 @@ static void conn_close_cb(void *arg);
 
 static struct evbuffer *outbuf(conn_t *c)
 {
-  return c->holds_tail ? c->holds_tail->buf : c->out;
+  hold_t *t = c->holds_tail;
+  if (t == NULL)
+    return c->out;
+  if (t->buf == NULL)
+    t->buf = evbuffer_new();
+  return t->buf ? t->buf : c->out; /* no memory: order is lost, data is not */
 }
 
 static void schedule_flush(conn_t *c)
@@ -248,11 +253,6 @@ static hold_t *hold_push(conn_t *c, uint64_t cookie)
   hold_t *h = calloc(1, sizeof(*h));
   if (h == NULL)
     return NULL;
-  h->buf = evbuffer_new();
-  if (h->buf == NULL) {
-    free(h);
-    return NULL;
-  }
   h->cookie = cookie;
   if (c->holds_tail)
     c->holds_tail->next = h;
@@ -271,8 +271,10 @@ static void holds_release(conn_t *c)
       c->holds_tail = NULL;
     /* The head's answer and what followed it come next on the wire; a
      * later hold keeps its own bytes until its answer arrives. */
-    evbuffer_add_buffer(c->out, h->buf);
-    evbuffer_free(h->buf);
+    if (h->buf) {
+      evbuffer_add_buffer(c->out, h->buf);
+      evbuffer_free(h->buf);
+    }
     free(h);
   }
   schedule_flush(c);
@@ -283,13 +285,31 @@ static void holds_free(conn_t *c)
   while (c->holds) {
     hold_t *h = c->holds;
     c->holds = h->next;
-    evbuffer_free(h->buf);
+    if (h->buf)
+      evbuffer_free(h->buf);
     free(h);
   }
   c->holds_tail = NULL;
 }
 
 /* ------------------------------------------------------ engine callbacks */
+
+static size_t encode(unsigned char *out, uint32_t type, int n, const void *const *args,
+                     const size_t *lens)
+{
+  size_t total = 0;
+  for (int i = 0; i < n; i++)
+    total += lens[i] + (i + 1 < n ? 1 : 0);
+  bp_encode_header(out, type, (uint32_t)total);
+  size_t off = BP_HEADER;
+  for (int i = 0; i < n; i++) {
+    memcpy(out + off, args[i], lens[i]);
+    off += lens[i];
+    if (i + 1 < n)
+      out[off++] = 0;
+  }
+  return off;
+}
 
 static void cb_submitted(void *ctx, uint64_t cookie, int rc, const char *handle, size_t hl)
 {
@@ -299,15 +319,14 @@ static void cb_submitted(void *ctx, uint64_t cookie, int rc, const char *handle,
     ;
   if (h == NULL || h->resolved || c->dead)
     return;
-  struct evbuffer *reply = evbuffer_new();
-  if (reply == NULL) {
-    kill_conn(c);
-    return;
-  }
-  if (rc == COG_OK) {
+  /* The answer is small: JOB_CREATED with a handle of at most 64 bytes,
+   * or a short ERROR. */
+  unsigned char pkt[BP_HEADER + 160];
+  size_t len;
+  if (rc == COG_OK && hl <= COG_HANDLE_MAX) {
     const void *args[1] = { handle };
     size_t lens[1] = { hl };
-    emitv(c, reply, BP_JOB_CREATED, 1, args, lens);
+    len = encode(pkt, BP_JOB_CREATED, 1, args, lens);
   } else {
     const char *code = rc == COG_EQUEUEFULL || rc == COG_EQUEUE ? "QUEUE_ERROR" : "SERVER_ERROR";
     const char *text = rc == COG_EQUEUEFULL ? "Job queue is full"
@@ -315,11 +334,19 @@ static void cb_submitted(void *ctx, uint64_t cookie, int rc, const char *handle,
                                           : "The job could not be created";
     const void *args[2] = { code, text };
     size_t lens[2] = { strlen(code), strlen(text) };
-    emitv(c, reply, BP_ERROR, 2, args, lens);
+    len = encode(pkt, BP_ERROR, 2, args, lens);
   }
-  evbuffer_prepend_buffer(h->buf, reply);
-  evbuffer_free(reply);
   h->resolved = 1;
+  if (h == c->holds && h->buf == NULL) {
+    evbuffer_add(c->out, pkt, len); /* the usual case: nothing followed it */
+  } else {
+    if (h->buf == NULL)
+      h->buf = evbuffer_new();
+    if (h->buf == NULL || evbuffer_prepend(h->buf, pkt, len) != 0) {
+      kill_conn(c);
+      return;
+    }
+  }
   holds_release(c);
 }
 
