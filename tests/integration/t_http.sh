@@ -117,6 +117,8 @@ assert_match "WORK_EXCEPTION named" "X-Gearman-Command: WORK_EXCEPTION" "$(cat "
 # --- limits and errors
 head -c 2000 /dev/zero > "$TMPD/big"
 assert_eq "body over --http-max-body is 413" 413 "$(code --data-binary @"$TMPD/big" "$U/h_big")"
+bigh=$(head -c 20000 /dev/zero | tr '\0' a)
+assert_eq "headers over --http-max-headers are 400" 400 "$(code -H "X-Big: $bigh" "$U/healthz")"
 assert_eq "DELETE is 405" 405 "$(code -X DELETE "$U/h_rev")"
 assert_match "405 says what is allowed" "Allow: GET, HEAD, POST, PUT" "$(hc -D - -o /dev/null -X PATCH "$U/h_rev")"
 assert_eq "no function is 404" 404 "$(code --data x "$U/")"
