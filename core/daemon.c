@@ -122,7 +122,8 @@ int cog_pidfile_write(const char *path)
 void cog_pidfile_remove(void)
 {
   if (pid_path) {
-    unlink(pid_path);
+    if (unlink(pid_path) != 0 && errno != ENOENT)
+      cog_log(COG_LOG_WARNING, "cannot remove pid file %s: %s", pid_path, strerror(errno));
     free(pid_path);
     pid_path = NULL;
   }

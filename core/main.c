@@ -440,8 +440,6 @@ int main(int argc, char **argv)
   if (cog_engine_replay() != COG_OK)
     goto stop;
   apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), 0);
-  if (cog_opts_get(cog_options, "user") && cog_drop_privileges(cog_opts_get(cog_options, "user")))
-    goto stop;
 
   {
     static const int sigs[4] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
@@ -461,6 +459,10 @@ int main(int argc, char **argv)
   }
   if (cog_opts_get(cog_options, "pid-file") &&
       cog_pidfile_write(cog_opts_get(cog_options, "pid-file")) != COG_OK)
+    goto stop;
+  /* Privileges go last: ports are bound, the queue and the log are open,
+   * the pid file (in a root-owned directory, usually) is written. */
+  if (cog_opts_get(cog_options, "user") && cog_drop_privileges(cog_opts_get(cog_options, "user")))
     goto stop;
   cog_log(COG_LOG_NOTICE, "cogd %s ready (queue: %s)", COG_VERSION, queue ? queue->name : "memory");
   cog_daemon_ready(0);
