@@ -1254,7 +1254,6 @@ static void snap(void)
 
 static void start_measuring(evutil_socket_t fd, short what, void *arg);
 static void stop_measuring_cb(evutil_socket_t fd, short what, void *arg);
-static struct event *ev_stop;
 
 static void start_measuring(evutil_socket_t fd, short what, void *arg)
 {
@@ -1272,8 +1271,8 @@ static void start_measuring(evutil_socket_t fd, short what, void *arg)
   g.measuring = true;
   if (o.jobs <= 0 || o.duration > 0) {
     struct timeval tv = { (time_t)o.duration, (suseconds_t)((o.duration - (double)(time_t)o.duration) * 1e6) };
-    ev_stop = evtimer_new(g.base, stop_measuring_cb, NULL);
-    evtimer_add(ev_stop, &tv);
+    /* one-shot timers via event_base_once: libevent frees them */
+    event_base_once(g.base, -1, EV_TIMEOUT, stop_measuring_cb, NULL, &tv);
   }
 }
 
@@ -1470,8 +1469,7 @@ static void rep_server_mem(const struct pstat *ps)
 static void start_timers(void)
 {
   struct timeval tv = { (time_t)o.warmup, (suseconds_t)((o.warmup - (double)(time_t)o.warmup) * 1e6) };
-  struct event *w = evtimer_new(g.base, start_measuring, NULL);
-  evtimer_add(w, &tv);
+  event_base_once(g.base, -1, EV_TIMEOUT, start_measuring, NULL, &tv);
 }
 
 static int mode_echo(void)
@@ -1621,7 +1619,7 @@ static int mode_bg(bool queued)
   if (o.submit_secs > 0) {
     struct timeval tv = { (time_t)o.submit_secs,
                           (suseconds_t)((o.submit_secs - (double)(time_t)o.submit_secs) * 1e6) };
-    evtimer_add(evtimer_new(g.base, submit_timer_cb, NULL), &tv);
+    event_base_once(g.base, -1, EV_TIMEOUT, submit_timer_cb, NULL, &tv);
   }
   int nw = queued && !o.drain ? 0 : o.workers;
   for (int i = 0; i < nw; i++) {
@@ -1739,8 +1737,7 @@ static int mode_conns(void)
   run_loop();
   /* let the server finish its allocations, then read its RSS */
   struct timeval tv = { 0, 300000 };
-  struct event *t = evtimer_new(g.base, conns_settle_cb, NULL);
-  evtimer_add(t, &tv);
+  event_base_once(g.base, -1, EV_TIMEOUT, conns_settle_cb, NULL, &tv);
   run_loop();
   proc_sample(o.server_pid, &g.psc1);
   /* all at once: one ECHO_REQ on every connection */
