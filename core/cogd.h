@@ -164,6 +164,8 @@ extern cog_opts_t *cog_options;   /* the process's option registry */
 
 /* ------------------------------------------------------------ engine.c */
 typedef struct cog_engine_cfg {
+  uint64_t max_jobs;        /* jobs held in memory, 0 = no limit        */
+  uint64_t max_job_bytes;   /* their unique+reducer+payload bytes, 0 = no limit */
   uint32_t job_retries;     /* 0 = unlimited                            */
   uint32_t worker_wakeup;   /* 0 = all                                  */
   int round_robin;

@@ -301,6 +301,12 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
   int32_t max = fn->maxqueue[s->priority];
   if (max > 0 && cog_fn_total(fn) >= (uint32_t)max)
     return COG_EQUEUEFULL;
+  /* Server-wide limits: memory is bounded, the submitter told. */
+  if (cog_E.cfg.max_jobs && cog_E.jobs.count >= cog_E.cfg.max_jobs)
+    return COG_EQUEUEFULL;
+  if (cog_E.cfg.max_job_bytes &&
+      cog_E.job_bytes + s->unique_len + s->reducer_len + s->data_len > cog_E.cfg.max_job_bytes)
+    return COG_EQUEUEFULL;
 
   j = cog_job_new(fn, s);
   if (j == NULL)

@@ -143,6 +143,7 @@ typedef struct cog_engine {
   cog_link_t inflight;      /* cog_commit_t list, oldest first */
   uint64_t ncommits_inflight;
   uint64_t running;
+  uint64_t job_bytes;       /* unique + reducer + payload of held jobs */
   int draining;
   uint64_t clock0;          /* cog_now_ms() at init */
   cog_stats_t stats;

@@ -44,6 +44,7 @@ cog_job_t *cog_job_new(cog_fn_t *fn, const cog_submit_t *s)
     j->flags |= COG_JOB_DASH;
   j->seq = cog_E.next_seq++;
   j->store_id = j->seq;
+  cog_E.job_bytes += s->unique_len + s->reducer_len + s->data_len;
   cog_hash_insert(&cog_E.jobs, &j->hnode, cog_hash_u64(j->seq));
   return j;
 }
@@ -64,6 +65,7 @@ void cog_job_free(cog_job_t *j)
     cog_timer_cancel(j->timer);
     j->timer = NULL;
   }
+  cog_E.job_bytes -= j->unique_len + j->reducer_len + j->data_len;
   cog_hash_remove(&cog_E.jobs, &j->hnode);
   if (j->flags & COG_JOB_UNIQUE)
     cog_hash_remove(&cog_E.uniques, &j->unode);

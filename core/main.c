@@ -40,6 +40,10 @@ static const cog_option_t core_options[] = {
     "0", "requeue a job whose worker is lost at most N times, then fail it (0 = always requeue)" },
   { "round-robin", 'R', COG_OPT_FLAG, NULL, NULL,
     "accepted for gearmand compatibility: cogd always rotates a worker's functions" },
+  { "max-jobs", 0, COG_OPT_INT, "N", "0",
+    "jobs the server holds at most (queued, waiting, running); more get QUEUE_ERROR (0 = no limit)" },
+  { "max-job-bytes", 0, COG_OPT_INT, "BYTES", NULL,
+    "payload + unique bytes of all held jobs at most; more get QUEUE_ERROR (default: half the RAM; 0 = no limit)" },
   { "worker-wakeup", 'w', COG_OPT_INT, "N", "0",
     "sleeping workers to wake per new job (0 = all)" },
   { "threads", 't', COG_OPT_INT, "N", "0",
@@ -319,6 +323,7 @@ int main(int argc, char **argv)
   }
   apply_verbosity();
   static const char *const ints[] = { "backlog", "job-retries", "worker-wakeup", "threads",
+                                      "max-jobs", "max-job-bytes",
                                       "keepalive-idle", "keepalive-interval",
                                       "keepalive-count", "file-descriptors", NULL };
   for (int i = 0; ints[i]; i++) {
@@ -335,8 +340,10 @@ int main(int argc, char **argv)
       goto out;
     }
   }
-  if (opt_int("job-retries") < 0 || opt_int("worker-wakeup") < 0 || opt_int("backlog") < 1) {
-    fprintf(stderr, "cogd: --job-retries and --worker-wakeup must be >= 0, --backlog >= 1\n");
+  if (opt_int("job-retries") < 0 || opt_int("worker-wakeup") < 0 || opt_int("backlog") < 1 ||
+      opt_int("max-jobs") < 0 || opt_int("max-job-bytes") < 0) {
+    fprintf(stderr, "cogd: --job-retries, --worker-wakeup, --max-jobs and --max-job-bytes must be "
+            ">= 0, --backlog >= 1\n");
     goto out;
   }
 
@@ -416,7 +423,16 @@ int main(int argc, char **argv)
     if (gethostname(host, sizeof(host)) != 0)
       snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
+    long long mjb;
+    if (cog_opts_given(cog_options, "max-job-bytes")) {
+      mjb = opt_int("max-job-bytes");
+    } else {
+      long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+      mjb = pages > 0 && psize > 0 ? (long long)pages * psize / 2 : 0;
+    }
     cog_engine_cfg_t cfg = {
+      .max_jobs = (uint64_t)opt_int("max-jobs"),
+      .max_job_bytes = mjb > 0 ? (uint64_t)mjb : 0,
       .job_retries = (uint32_t)opt_int("job-retries"),
       .worker_wakeup = (uint32_t)opt_int("worker-wakeup"),
       .round_robin = 1,

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define BIN_READ_CHUNK (64 * 1024)
@@ -58,6 +59,7 @@ struct bin {
   size_t max_output;
   int exceptions_default;
   conn_t *conns;
+  long nconns, max_conns;
 };
 
 #define LOG(b, lvl, ...) (b)->host->log((b)->self, (lvl), __VA_ARGS__)
@@ -774,6 +776,7 @@ static void conn_free(conn_t *c)
     c->b->conns = c->next;
   if (c->next)
     c->next->prev = c->prev;
+  c->b->nconns--;
   free(c);
 }
 
@@ -782,9 +785,34 @@ static void conn_close_cb(void *arg)
   conn_free(arg);
 }
 
+/* Over --max-connections: one ERROR packet, best effort, then close, so a
+ * client sees why instead of a silent reset. */
+static void refuse(bin_t *b, int fd, const char *address)
+{
+  static const char code[] = "SERVER_ERROR", text[] = "Too many connections, try later";
+  unsigned char pkt[BP_HEADER + sizeof(code) + sizeof(text)];
+  bp_encode_header(pkt, BP_ERROR, (uint32_t)(sizeof(code) + sizeof(text) - 1));
+  memcpy(pkt + BP_HEADER, code, sizeof(code));
+  memcpy(pkt + BP_HEADER + sizeof(code), text, sizeof(text) - 1);
+  ssize_t n = write(fd, pkt, sizeof(pkt) - 1);
+  (void)n;
+  close(fd);
+  static uint64_t last;
+  uint64_t now = b->host->now_ms();
+  if (now - last > 10000) { /* at most one line per 10 s in a storm */
+    last = now;
+    LOG(b, COG_LOG_WARNING, "refusing connections (from %s and maybe more): %ld open, "
+        "--max-connections is %ld", address, b->nconns, b->max_conns);
+  }
+}
+
 static void on_accept(void *arg, int fd, const char *address)
 {
   bin_t *b = arg;
+  if (b->max_conns && b->nconns >= b->max_conns) {
+    refuse(b, fd, address);
+    return;
+  }
   conn_t *c = calloc(1, sizeof(*c));
   if (c == NULL) {
     close(fd);
@@ -806,6 +834,7 @@ static void on_accept(void *arg, int fd, const char *address)
   if (b->conns)
     b->conns->prev = c;
   b->conns = c;
+  b->nconns++;
   if (c->peer == NULL || event_add(c->rev, NULL) != 0) {
     LOG(b, COG_LOG_ERROR, "cannot set up a connection from %s: closing it", address);
     conn_free(c);
@@ -819,6 +848,8 @@ static const cog_option_t options[] = {
     "largest binary packet accepted; larger ones get ERROR and the connection is closed" },
   { "max-output-buffer", 0, COG_OPT_INT, "BYTES", "268435456",
     "replies a connection may leave unread before it is disconnected" },
+  { "max-connections", 0, COG_OPT_INT, "N", "0",
+    "Gearman connections at most; more get ERROR and are closed (0: the open-file limit - 64)" },
   { "exceptions", 0, COG_OPT_FLAG, NULL, NULL,
     "send WORK_EXCEPTION to every client, not only those that asked (OPTION_REQ exceptions)" },
   { NULL, 0, 0, NULL, NULL, NULL }
@@ -847,6 +878,15 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   }
   b->max_packet = (uint32_t)mp;
   b->max_output = (size_t)mo;
+  b->max_conns = (long)opt_ll(b, "max-connections", 0);
+  if (b->max_conns <= 0) {
+    struct rlimit rl;
+    /* keep some descriptors for the queue, logs, listeners, admin */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128)
+      b->max_conns = (long)rl.rlim_cur - 64;
+    else
+      b->max_conns = 0;
+  }
   const char *ex = host->option(self, "exceptions");
   b->exceptions_default = ex && strcmp(ex, "0") != 0;
   *state = b;
