@@ -95,5 +95,18 @@ void mcq_store_free(mcq_t *q);
 
 /* replay.c */
 int mcq_replay(void *state, cog_replay_fn add, void *add_ctx);
+/* One job value read back (layout: mcq_encode): COG_OK and j pointing
+ * into v, or COG_EINVAL when it is not a well-formed value for id. */
+int mcq_decode(const char *v, size_t vl, uint64_t id, cog_qjob_t *j);
+/* A line of "lru_crawler metadump": its URI-encoded key, decoded in place
+ * at the start of line and NUL-terminated.  Returns the key's length, or
+ * 0 for another line, or a key that is malformed, holds a NUL byte or is
+ * longer than memcached allows. */
+size_t mcq_metadump_key(char *line);
+/* A key of n bytes in gearmand's layout <prefix><function>-<unique>
+ * (split at the first dash, as gearmand does): 1 with j's function and
+ * unique set (pointing into key, the rest zeroed), -1 when one of them is
+ * too long for cogd, 0 when the key is not gearmand's. */
+int mcq_gearmand_key(const char *prefix, const char *key, size_t n, cog_qjob_t *j);
 
 #endif

@@ -135,7 +135,7 @@ static memcached_return_t on_stat(const memcached_instance_st *srv, const char *
 }
 
 /* Job value layout: see mcq_encode(). */
-static int decode(const char *v, size_t vl, uint64_t id, cog_qjob_t *j)
+int mcq_decode(const char *v, size_t vl, uint64_t id, cog_qjob_t *j)
 {
   size_t l[4];
   for (int i = 0; i < 4 && vl >= MCQ_HDR; i++) {
@@ -166,6 +166,60 @@ typedef struct gm_keys {
   int failed;
 } gm_keys_t;
 
+static int hexval(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+size_t mcq_metadump_key(char *line)
+{
+  if (strncmp(line, "key=", 4) != 0)
+    return 0;
+  size_t n = 0;
+  for (const char *s = line + 4; *s && *s != ' ' && *s != '\n'; s++) {
+    char c = *s;
+    if (c == '%') { /* URI-encoded: exactly two hex digits follow */
+      int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+      if (lo < 0)
+        return 0;
+      c = (char)(hi << 4 | lo);
+      s += 2;
+    }
+    /* A NUL would end the key early once it is a C string. */
+    if (c == '\0' || n + 1 >= MCQ_KEY_MAX)
+      return 0;
+    line[n++] = c;
+  }
+  line[n] = '\0';
+  return n;
+}
+
+int mcq_gearmand_key(const char *prefix, const char *key, size_t n, cog_qjob_t *j)
+{
+  size_t pl = strlen(prefix);
+  if (n <= pl + 1 || memcmp(key, prefix, pl) != 0 || key[pl] == '-' ||
+      memchr(key, '\0', n) != NULL)
+    return 0;
+  const char *fn = key + pl, *dash = memchr(fn, '-', n - pl);
+  if (dash == NULL)
+    return 0;
+  memset(j, 0, sizeof(*j));
+  j->function = fn;
+  j->function_len = (size_t)(dash - fn);
+  j->unique = dash + 1;
+  j->unique_len = n - pl - j->function_len - 1;
+  j->reducer = "";
+  if (j->function_len > COG_FUNCTION_MAX || j->unique_len > COG_UNIQUE_MAX)
+    return -1;
+  return 1;
+}
+
 /* gearmand's layout: <prefix><function>-<unique> -> data, flags = priority.
  * Keys come from "lru_crawler metadump all" (memcached >= 1.4.31): unlike
  * "stats cachedump" (memcached_dump) it lists every LRU, not only the cold
@@ -174,7 +228,7 @@ static memcached_return_t list_server(const memcached_st *mc, const memcached_in
                                       void *ctx)
 {
   gm_keys_t *g = ctx;
-  size_t pl = strlen(g->q->prefix), cap = 0;
+  size_t cap = 0;
   char port[8], *line = NULL;
   struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
   struct timeval tv = { (time_t)(g->q->timeout_ms / 1000), (long)(g->q->timeout_ms % 1000) * 1000 };
@@ -191,18 +245,9 @@ static memcached_return_t list_server(const memcached_st *mc, const memcached_in
     while (getline(&line, &cap, f) > 0 && !(ok = strncmp(line, "END", 3) == 0)) {
       if (strncmp(line, "key=", 4) != 0)
         break; /* e.g. "BUSY": another crawl runs */
-      size_t n = 0; /* the key is URI-encoded */
-      for (char *s = line + 4; *s && *s != ' ' && *s != '\n'; s++, n++) {
-        unsigned x;
-        if (*s == '%' && sscanf(s + 1, "%2x", &x) == 1) {
-          line[n] = (char)x;
-          s += 2;
-        } else {
-          line[n] = *s;
-        }
-      }
-      if (n <= pl + 1 || memcmp(line, g->q->prefix, pl) != 0 || line[pl] == '-' ||
-          memchr(line + pl, '-', n - pl) == NULL || n >= MCQ_KEY_MAX)
+      cog_qjob_t j;
+      size_t n = mcq_metadump_key(line);
+      if (n == 0 || mcq_gearmand_key(g->q->prefix, line, n, &j) == 0)
         continue;
       char **k = g->n < g->cap ? g->k : realloc(g->k, (g->cap = g->cap * 2 + 64) * sizeof(*k));
       if (k == NULL || (k[g->n] = strndup(line, n)) == NULL)
@@ -231,25 +276,28 @@ static memcached_return_t list_server(const memcached_st *mc, const memcached_in
  * delete gearmand's keys. */
 static int import_fetch(mcq_t *q, fetch_t *f, uint64_t *next_id, pairs_t *ps, size_t *count)
 {
-  size_t pl = strlen(q->prefix), n = 0;
+  size_t n = 0;
   uint64_t ids[MCQ_FETCH], chunk[MCQ_FETCH];
   char *val[MCQ_FETCH], k[MCQ_KEY_MAX];
   size_t len[MCQ_FETCH];
   int rc = COG_OK;
   for (size_t i = 0; i < f->n && rc == COG_OK; i++) {
-    const char *fn = f->k[i] + pl, *dash = strchr(fn, '-');
-    cog_qjob_t j = {
-      .id = *next_id, .function = fn, .function_len = (size_t)(dash - fn),
-      .unique = dash + 1, .unique_len = strlen(dash + 1),
-      .data = f->val[i], .data_len = f->len[i],
-      .priority = f->flags[i] < COG_PRIO_COUNT ? (cog_priority_t)f->flags[i] : COG_PRIO_NORMAL,
-    };
+    cog_qjob_t j;
     if (f->val[i] == NULL)
       continue; /* done meanwhile */
-    if (j.function_len > COG_FUNCTION_MAX || j.unique_len > COG_UNIQUE_MAX)
+    int kind = mcq_gearmand_key(q->prefix, f->k[i], f->kl[i], &j);
+    if (kind == 0)
+      continue; /* not listed then */
+    if (kind < 0) {
       q->host->log(q->self, COG_LOG_WARNING, "gearmand import: %s not imported (function or "
                    "unique too long)", f->k[i]);
-    else if ((rc = mcq_encode(&j, &val[n], &len[n])) == COG_OK)
+      continue;
+    }
+    j.id = *next_id;
+    j.data = f->val[i];
+    j.data_len = f->len[i];
+    j.priority = f->flags[i] < COG_PRIO_COUNT ? (cog_priority_t)f->flags[i] : COG_PRIO_NORMAL;
+    if ((rc = mcq_encode(&j, &val[n], &len[n])) == COG_OK)
       ids[n++] = (*next_id)++;
   }
   if (rc == COG_OK && n)
@@ -312,7 +360,7 @@ static int replay_jobs(mcq_t *q, fetch_t *f, pairs_t *ps, cog_replay_fn add, voi
       cog_qjob_t job;
       if (f->val[j] == NULL)
         continue; /* completed: its key was deleted */
-      if (decode(f->val[j], f->len[j], p[j].id, &job) != COG_OK) {
+      if (mcq_decode(f->val[j], f->len[j], p[j].id, &job) != COG_OK) {
         q->host->log(q->self, COG_LOG_WARNING, "skipping the corrupt stored job %s", f->k[j]);
         bad++;
         continue;

@@ -69,6 +69,10 @@ typedef struct pgq {
 /* schema.c: start-up only, blocking on q->conn. */
 int pgq_setup(pgq_t *q);
 int pgq_replay_rows(pgq_t *q, cog_replay_fn add, void *ctx);
+/* One row of the replay cursor (binary format, the columns of
+ * PGQ_COLUMNS): COG_OK and j pointing into r, or COG_EINVAL when a cell is
+ * NULL or not of its type's size. */
+int pgq_row(const PGresult *r, int row, cog_qjob_t *j);
 /* The last line of a libpq error message without its newline, in buf. */
 const char *pgq_errmsg(const char *msg, char *buf, size_t size);
 

@@ -268,6 +268,23 @@ static int get_bytes(const PGresult *r, int row, int col, const char **p, size_t
   return 0;
 }
 
+int pgq_row(const PGresult *r, int row, cog_qjob_t *j)
+{
+  int64_t id, prio, when;
+  const char *data;
+  memset(j, 0, sizeof(*j));
+  if (get_int(r, row, 0, 8, &id) || get_bytes(r, row, 1, &j->function, &j->function_len) ||
+      get_bytes(r, row, 2, &j->unique, &j->unique_len) ||
+      get_bytes(r, row, 3, &j->reducer, &j->reducer_len) || get_int(r, row, 4, 4, &prio) ||
+      get_int(r, row, 5, 8, &when) || get_bytes(r, row, 6, &data, &j->data_len))
+    return COG_EINVAL;
+  j->id = (uint64_t)id;
+  j->priority = (cog_priority_t)prio; /* out of range: the core skips it and logs */
+  j->when = when;
+  j->data = data;
+  return COG_OK;
+}
+
 /* Streamed through a cursor, 10000 rows a round trip, binary results so
  * payloads come back byte for byte. */
 int pgq_replay_rows(pgq_t *q, cog_replay_fn add, void *ctx)
@@ -290,22 +307,12 @@ int pgq_replay_rows(pgq_t *q, cog_replay_fn add, void *ctx)
     int n = PQntuples(r);
     for (int i = 0; i < n; i++) {
       cog_qjob_t j;
-      int64_t id, prio, when;
-      const char *data;
-      memset(&j, 0, sizeof(j));
-      if (get_int(r, i, 0, 8, &id) || get_bytes(r, i, 1, &j.function, &j.function_len) ||
-          get_bytes(r, i, 2, &j.unique, &j.unique_len) ||
-          get_bytes(r, i, 3, &j.reducer, &j.reducer_len) || get_int(r, i, 4, 4, &prio) ||
-          get_int(r, i, 5, 8, &when) || get_bytes(r, i, 6, &data, &j.data_len)) {
+      if (pgq_row(r, i, &j) != COG_OK) {
         if (skipped++ == 0)
           pgq_log(q, COG_LOG_WARNING, "replay: skipping a malformed row of %s (row %d of a fetch)",
                   q->table, i);
         continue;
       }
-      j.id = (uint64_t)id;
-      j.priority = (cog_priority_t)prio; /* out of range: the core skips it and logs */
-      j.when = when;
-      j.data = data;
       add(ctx, &j);
     }
     PQclear(r);

@@ -75,6 +75,15 @@ void rq_fmt_ids(const rq_t *q, rq_buf_t *b, int cmd, const uint64_t *ids, size_t
 /* store.c: blocking work, at start-up only. */
 redisContext *rq_sync_connect(rq_t *q);
 int rq_replay(void *state, cog_replay_fn add, void *add_ctx);
+/* One job's HGETALL reply: NULL with j's fields pointing into h (the rest
+ * of j untouched), or why it is skipped. */
+const char *rq_parse_job(const redisReply *h, cog_qjob_t *j);
+/* A job gearmand stored under <prefix>-NAME: name (name_len bytes, the
+ * key after "<prefix>-"), its HGETALL reply h and, when h is an error
+ * (gearmand <= 1.1.15 wrote plain strings), its GET reply g (may be NULL).
+ * NULL with j set (pointing into name, h, g), or why it is left alone. */
+const char *rq_parse_gearmand(const char *name, size_t name_len, const redisReply *h,
+                              const redisReply *g, cog_qjob_t *j);
 
 /* redis.c: start the asynchronous connection (after replay). */
 void rq_start(rq_t *q);

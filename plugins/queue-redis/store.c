@@ -307,6 +307,54 @@ static uint64_t max_stored_id(rq_t *q)
   return id > now ? id : now;
 }
 
+const char *rq_parse_gearmand(const char *name, size_t name_len, const redisReply *h,
+                              const redisReply *g, cog_qjob_t *j)
+{
+  const char *dash = memchr(name, '-', name_len);
+  /* gearmand's key: <prefix>-<function>-<unique>; it splits at the first
+   * dash too, so a function name with a dash never round-tripped there. */
+  *j = (cog_qjob_t){ .function = name, .function_len = dash ? (size_t)(dash - name) : 0,
+                     .unique = dash ? dash + 1 : "",
+                     .unique_len = dash ? name_len - (size_t)(dash - name) - 1 : 0,
+                     .reducer = "", .priority = COG_PRIO_NORMAL };
+  if (dash == NULL)
+    return "key is not <prefix>-<function>-<unique>";
+  int have_data = 0;
+  if (h->type == REDIS_REPLY_ERROR) {
+    if (g == NULL || g->type != REDIS_REPLY_STRING)
+      return "neither a hash nor a string";
+    j->data = g->str;
+    j->data_len = g->len;
+    have_data = 1;
+  } else if (h->type == REDIS_REPLY_ARRAY) {
+    for (size_t f = 0; f + 1 < h->elements; f += 2) {
+      const redisReply *fk = h->element[f], *fv = h->element[f + 1];
+      if (fk->type != REDIS_REPLY_STRING || fv->type != REDIS_REPLY_STRING)
+        return "unexpected reply";
+      if (field_is(fk, "data")) {
+        j->data = fv->str;
+        j->data_len = fv->len;
+        have_data = 1;
+      } else if (field_is(fk, "priority")) {
+        if (fv->len != 1 || fv->str[0] < '0' || fv->str[0] > '2')
+          return "bad priority";
+        j->priority = (cog_priority_t)(fv->str[0] - '0');
+      } else if (field_is(fk, "function")) {
+        j->function = fv->str;
+        j->function_len = fv->len;
+      } else if (field_is(fk, "unique")) {
+        j->unique = fv->str;
+        j->unique_len = fv->len;
+      } else {
+        return "unknown field (not a gearmand job)";
+      }
+    }
+  }
+  if (!have_data || j->function_len == 0)
+    return "no data or no function";
+  return NULL;
+}
+
 /* One SCAN page of gearmand keys: read them, write them in our layout and
  * delete them in one transaction, so that a crash half-way neither loses
  * nor doubles a job. */
@@ -330,50 +378,11 @@ static int convert_page(rq_t *q, redisReply *keys, uint64_t *next_id, size_t *co
   rq_buf_put(&b, multi_cmd, sizeof(multi_cmd) - 1);
   for (size_t i = 0; i < n; i++) {
     const redisReply *key = keys->element[i];
-    const char *name = key->str + q->prefix_len + 1;
-    size_t name_len = key->len - q->prefix_len - 1;
-    const char *dash = memchr(name, '-', name_len);
-    /* gearmand's key: <prefix>-<function>-<unique>; it splits at the first
-     * dash too, so a function name with a dash never round-tripped there. */
-    cog_qjob_t j = { .function = name, .function_len = dash ? (size_t)(dash - name) : 0,
-                     .unique = dash ? dash + 1 : "",
-                     .unique_len = dash ? name_len - (size_t)(dash - name) - 1 : 0,
-                     .reducer = "", .priority = COG_PRIO_NORMAL };
-    const char *bad = dash ? NULL : "key is not <prefix>-<function>-<unique>";
-    int have_data = 0;
-    if (!bad && h[i]->type == REDIS_REPLY_ERROR) {
-      if (g[i] && g[i]->type == REDIS_REPLY_STRING) {
-        j.data = g[i]->str;
-        j.data_len = g[i]->len;
-        have_data = 1;
-      } else {
-        bad = "neither a hash nor a string";
-      }
-    } else if (!bad && h[i]->type == REDIS_REPLY_ARRAY) {
-      for (size_t f = 0; !bad && f + 1 < h[i]->elements; f += 2) {
-        const redisReply *fk = h[i]->element[f], *fv = h[i]->element[f + 1];
-        if (field_is(fk, "data")) {
-          j.data = fv->str;
-          j.data_len = fv->len;
-          have_data = 1;
-        } else if (field_is(fk, "priority")) {
-          if (fv->len != 1 || fv->str[0] < '0' || fv->str[0] > '2')
-            bad = "bad priority";
-          else
-            j.priority = (cog_priority_t)(fv->str[0] - '0');
-        } else if (field_is(fk, "function")) {
-          j.function = fv->str;
-          j.function_len = fv->len;
-        } else if (field_is(fk, "unique")) {
-          j.unique = fv->str;
-          j.unique_len = fv->len;
-        } else {
-          bad = "unknown field (not a gearmand job)";
-        }
-      }
-    }
-    if (!bad && (!have_data || j.function_len == 0))
-      bad = "no data or no function";
+    cog_qjob_t j;
+    const char *bad = key->type != REDIS_REPLY_STRING || key->len <= q->prefix_len + 1
+                          ? "not a key of this prefix"
+                          : rq_parse_gearmand(key->str + q->prefix_len + 1,
+                                              key->len - q->prefix_len - 1, h[i], g[i], &j);
     if (bad) {
       q->host->log(q->self, COG_LOG_WARNING, "migration: key '%.*s' left alone: %s", (int)key->len,
                    key->str, bad);
@@ -456,7 +465,7 @@ static int migrate(rq_t *q)
 
 /* ------------------------------------------------------------ replay */
 
-static const char *parse_job(const redisReply *h, cog_qjob_t *j)
+const char *rq_parse_job(const redisReply *h, cog_qjob_t *j)
 {
   if (h->type != REDIS_REPLY_ARRAY)
     return h->type == REDIS_REPLY_ERROR ? "not a hash" : "unexpected reply";
@@ -525,7 +534,8 @@ static int stream(rq_t *q, cog_replay_fn add, void *add_ctx)
       rc = COG_EQUEUE;
       break;
     }
-    size_t n = r->elements, m = 0;
+    /* LIMIT asked for RQ_CHUNK: more would overrun h and ids. */
+    size_t n = r->elements < RQ_CHUNK ? r->elements : RQ_CHUNK, m = 0;
     for (size_t i = 0; i < n; i++) {
       const redisReply *e = r->element[i];
       if (e->type != REDIS_REPLY_STRING || !parse_id20(e->str, e->len, &ids[m])) {
@@ -544,7 +554,7 @@ static int stream(rq_t *q, cog_replay_fn add, void *add_ctx)
     }
     for (size_t i = 0; i < m; i++) {
       cog_qjob_t j = { .id = ids[i], .unique = "", .reducer = "" };
-      const char *bad = parse_job(h[i], &j);
+      const char *bad = rq_parse_job(h[i], &j);
       if (bad)
         q->host->log(q->self, COG_LOG_WARNING, "replay: job %s:job:%020llu skipped: %s", q->prefix,
                      (unsigned long long)ids[i], bad);

@@ -2,7 +2,9 @@
  * mapping (POST/GET/PUT /FUNCTION, X-Gearman-* headers), and read-only
  * endpoints for people and monitoring: /status, /workers, /jobs/HANDLE,
  * /metrics (Prometheus), /healthz.  Built on libevent's evhttp: no HTTP
- * parsing here.  Status codes are documented in docs/http.md. */
+ * parsing here; what a path and the X-Gearman-* headers ask for is decided
+ * in request.c.  Status codes are documented in docs/http.md. */
+#include "request.h"
 #include "views.h"
 
 #include <cogd/plugin.h>
@@ -265,69 +267,20 @@ static const cog_peer_ops_t peer_ops = {
 
 /* ---------------------------------------------------------------- jobs */
 
-static int header_bool(const char *v, int *out)
-{
-  if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes")) {
-    *out = 1;
-    return 0;
-  }
-  if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no")) {
-    *out = 0;
-    return 0;
-  }
-  return -1;
-}
-
 static void submit_job(http_t *h, struct evhttp_request *req, const char *function)
 {
   struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-  const char *unique = evhttp_find_header(in, "X-Gearman-Unique");
-  const char *bg = evhttp_find_header(in, "X-Gearman-Background");
-  const char *prio = evhttp_find_header(in, "X-Gearman-Priority");
-  const char *tmo = evhttp_find_header(in, "X-Gearman-Timeout");
   cog_submit_t s;
   memset(&s, 0, sizeof(s));
-  s.function = function;
-  s.function_len = strlen(function);
-  s.priority = COG_PRIO_NORMAL;
-  if (s.function_len > COG_FUNCTION_MAX) {
-    reply_text(req, 400, "Bad Request", "text/plain", "function name too long\n");
-    return;
-  }
-  if (unique) {
-    s.unique = unique;
-    s.unique_len = strlen(unique);
-    if (s.unique_len == 0 || s.unique_len > COG_UNIQUE_MAX) {
-      reply_text(req, 400, "Bad Request", "text/plain",
-                 "X-Gearman-Unique must be 1 to 64 bytes\n");
-      return;
-    }
-  }
-  if (bg && header_bool(bg, &s.background) != 0) {
-    reply_text(req, 400, "Bad Request", "text/plain", "X-Gearman-Background: true or false\n");
-    return;
-  }
-  if (prio) {
-    if (!strcasecmp(prio, "high"))
-      s.priority = COG_PRIO_HIGH;
-    else if (!strcasecmp(prio, "low"))
-      s.priority = COG_PRIO_LOW;
-    else if (strcasecmp(prio, "normal") != 0) {
-      reply_text(req, 400, "Bad Request", "text/plain",
-                 "X-Gearman-Priority: high, normal or low\n");
-      return;
-    }
-  }
   double timeout = 0;
-  if (tmo) {
-    char *end;
-    errno = 0;
-    timeout = strtod(tmo, &end);
-    if (errno || *end || end == tmo || timeout <= 0 || timeout > h->max_timeout) {
-      reply_text(req, 400, "Bad Request", "text/plain",
-                 "X-Gearman-Timeout: seconds, more than 0, at most --http-max-timeout\n");
-      return;
-    }
+  const char *bad = hr_job(function, evhttp_find_header(in, "X-Gearman-Unique"),
+                           evhttp_find_header(in, "X-Gearman-Background"),
+                           evhttp_find_header(in, "X-Gearman-Priority"),
+                           evhttp_find_header(in, "X-Gearman-Timeout"), h->max_timeout, &s,
+                           &timeout);
+  if (bad) {
+    reply_text(req, 400, "Bad Request", "text/plain", bad);
+    return;
   }
   struct evbuffer *body = evhttp_request_get_input_buffer(req);
   size_t blen = evbuffer_get_length(body);
@@ -405,7 +358,8 @@ static void submit_job(http_t *h, struct evhttp_request *req, const char *functi
 
 /* ------------------------------------------------------------- routing */
 
-static void serve_view(http_t *h, struct evhttp_request *req, int which, const char *arg)
+static void serve_view(http_t *h, struct evhttp_request *req, hr_view_t which,
+                       const char *arg)
 {
   struct evbuffer *b = evbuffer_new();
   if (b == NULL) {
@@ -415,16 +369,16 @@ static void serve_view(http_t *h, struct evhttp_request *req, int which, const c
   int code = 200;
   const char *type = "application/json";
   switch (which) {
-  case 0:
+  case HR_STATUS:
     hv_status_json(h->host, b);
     break;
-  case 1:
+  case HR_WORKERS:
     hv_workers_json(h->host, b);
     break;
-  case 2:
+  case HR_JOB:
     code = hv_job_json(h->host, b, arg) == 0 ? 200 : 404;
     break;
-  case 3:
+  case HR_METRICS:
     hv_metrics(h->host, b);
     type = "text/plain; version=0.0.4; charset=utf-8";
     break;
@@ -450,31 +404,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     return;
   }
   const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-  const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
-  if (raw == NULL)
-    raw = "/";
-  while (*raw == '/')
-    raw++;
-  char *path = evhttp_uridecode(raw, 0, NULL);
+  char *path = hr_path(uri ? evhttp_uri_get_path(uri) : NULL);
   if (path == NULL) {
     evhttp_send_error(req, 400, "Bad Request");
     return;
   }
   if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
-    int which = -1;
-    const char *arg2 = NULL;
-    if (!strcmp(path, "status"))
-      which = 0;
-    else if (!strcmp(path, "workers"))
-      which = 1;
-    else if (!strncmp(path, "jobs/", 5)) {
-      which = 2;
-      arg2 = path + 5;
-    } else if (!strcmp(path, "metrics"))
-      which = 3;
-    else if (!strcmp(path, "healthz"))
-      which = 4;
-    if (which >= 0) {
+    const char *arg2;
+    hr_view_t which = hr_route(path, &arg2);
+    if (which != HR_NONE) {
       serve_view(h, req, which, arg2);
       free(path);
       return;

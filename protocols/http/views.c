@@ -8,17 +8,56 @@
 
 static const char *const prio_names[COG_PRIO_COUNT] = { "high", "normal", "low" };
 
+/* Bytes of the well-formed UTF-8 sequence starting at p (at most n bytes
+ * available), or 0: a stray byte, an overlong form, a surrogate, or a code
+ * point past U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+  static const unsigned char lo[] = { 0x80, 0xa0, 0x80, 0x80, 0x90, 0x80, 0x80 };
+  static const unsigned char hi[] = { 0xbf, 0xbf, 0x9f, 0xbf, 0xbf, 0xbf, 0x8f };
+  size_t len, k;
+  if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+    len = 2;
+    k = 0;
+  } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+    len = 3;
+    k = p[0] == 0xe0 ? 1 : p[0] == 0xed ? 2 : 3;
+  } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+    len = 4;
+    k = p[0] == 0xf0 ? 4 : p[0] == 0xf4 ? 6 : 5;
+  } else {
+    return 0;
+  }
+  if (n < len || p[1] < lo[k] || p[1] > hi[k])
+    return 0;
+  for (size_t i = 2; i < len; i++)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  return len;
+}
+
+/* Names are bytes, JSON is UTF-8: a byte that is not part of well-formed
+ * UTF-8 is written as \u00XX, so the document stays valid whatever a
+ * client named its function. */
 void hv_json_str(struct evbuffer *b, const char *s, size_t n)
 {
+  const unsigned char *u = (const unsigned char *)s;
   evbuffer_add(b, "\"", 1);
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\')
+    unsigned char c = u[i];
+    size_t k;
+    if (c == '"' || c == '\\') {
       evbuffer_add_printf(b, "\\%c", c);
-    else if (c < 0x20 || c == 0x7f)
+    } else if (c < 0x20 || c == 0x7f) {
       evbuffer_add_printf(b, "\\u%04x", c);
-    else
+    } else if (c < 0x80) {
       evbuffer_add(b, &s[i], 1);
+    } else if ((k = utf8_seq(u + i, n - i)) != 0) {
+      evbuffer_add(b, &s[i], k);
+      i += k - 1;
+    } else {
+      evbuffer_add_printf(b, "\\u%04x", c);
+    }
   }
   evbuffer_add(b, "\"", 1);
 }
@@ -100,16 +139,26 @@ int hv_job_json(const cog_host_t *h, struct evbuffer *b, const char *handle)
 
 /* ------------------------------------------------------------ metrics */
 
-/* Label values: backslash, double quote and newline escaped. */
+/* Label values: backslash, double quote and newline escaped.  The format
+ * has no escape for a byte that is not UTF-8 and a scraper refuses the
+ * whole page for one, so such a byte becomes U+FFFD. */
 static void label(struct evbuffer *b, const char *s, size_t n)
 {
+  const unsigned char *u = (const unsigned char *)s;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] == '\\' || s[i] == '"')
+    size_t k;
+    if (s[i] == '\\' || s[i] == '"') {
       evbuffer_add_printf(b, "\\%c", s[i]);
-    else if (s[i] == '\n')
+    } else if (s[i] == '\n') {
       evbuffer_add(b, "\\n", 2);
-    else
+    } else if (u[i] < 0x80) {
       evbuffer_add(b, &s[i], 1);
+    } else if ((k = utf8_seq(u + i, n - i)) != 0) {
+      evbuffer_add(b, &s[i], k);
+      i += k - 1;
+    } else {
+      evbuffer_add(b, "\xef\xbf\xbd", 3);
+    }
   }
 }
 
