@@ -106,6 +106,11 @@ void cog_loop_stop(void);
 int cog_loop_drain(int (*busy)(void), uint64_t ms);
 int cog_loop_stopping(void);
 int cog_defer(cog_defer_fn fn, void *arg);
+/* The host table's defer: the same, marked as a plugin's, so that shut-down
+ * can drop what protocols deferred before their fini freed the arguments. */
+int cog_defer_plugin(cog_defer_fn fn, void *arg);
+/* Forget every callback a plugin deferred and that has not run yet. */
+void cog_defer_discard_plugins(void);
 /* Run the deferred callbacks now (used by tests and at shut-down). */
 void cog_defer_run(void);
 cog_timer_t *cog_timer_add(uint64_t ms, cog_timer_fn fn, void *arg);

@@ -191,24 +191,6 @@ void cog_engine_commit_now(void)
   turn_end(NULL);
 }
 
-/* A refused submitter must get no events for the job it was refused. */
-static void detach_listener(uint64_t seq, cog_peer_t *p)
-{
-  cog_job_t *j = cog_job_by_handle_seq(seq);
-  if (j == NULL)
-    return;
-  cog_link_t *l, *t;
-  cog_list_foreach_safe(l, t, &j->listeners) {
-    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, jlink);
-    if (n->peer == p) {
-      cog_list_remove(&n->jlink);
-      cog_list_remove(&n->plink);
-      free(n);
-      j->nclients--;
-    }
-  }
-}
-
 static void apply(cog_commit_t *c)
 {
   for (size_t i = 0; i < c->n; i++) {
@@ -254,8 +236,10 @@ static void apply(cog_commit_t *c)
     /* Only the job's own commit decides: this batch may carry the answer
      * for a job committed in an earlier one. */
     int rc = a->failed ? COG_EQUEUE : COG_OK;
-    if (rc != COG_OK)
-      detach_listener(a->seq, p);
+    /* A refused submitter holds no listener of its own on the job: a job
+     * whose own commit failed is gone with its listeners, and a refused
+     * background submit onto a foreground job attached none (the same
+     * peer's earlier foreground submit keeps waiting for its result). */
     char h[COG_HANDLE_MAX + 1];
     int hl = snprintf(h, sizeof(h), "%s%llu", cog_E.prefix, (unsigned long long)a->seq);
     cog_ack_free(a);
@@ -332,8 +316,15 @@ static int replay_add(void *ctx, const cog_qjob_t *q)
     }
     return COG_EEXISTS;
   }
-  if (q->id >= cog_E.next_seq)
+  /* New jobs take their store ids from next_seq: above every stored id.
+   * An id from the top half of the range (no clock makes one: a row
+   * written by something else, or corrupt) is kept as the job's store id
+   * but does not move next_seq, which would wrap and reuse handles. */
+  if (q->id >= cog_E.next_seq && q->id < COG_SEQ_LIMIT)
     cog_E.next_seq = q->id + 1;
+  else if (q->id >= COG_SEQ_LIMIT)
+    cog_log(COG_LOG_WARNING, "replay: job id %llu of %s is out of range; new jobs keep their own "
+            "numbering", (unsigned long long)q->id, fn->name);
   cog_submit_t s = {
     .function = q->function, .function_len = q->function_len,
     .unique = q->unique, .unique_len = q->unique_len,

@@ -82,6 +82,10 @@ enum cog_job_state {
   COG_JOB_RUNNING       /* assigned to job->worker                         */
 };
 
+/* Handle numbers start at the clock in µs and grow by one per job; stored
+ * ids at or above this (2^63) are not taken as a numbering to continue. */
+#define COG_SEQ_LIMIT    (UINT64_C(1) << 63)
+
 #define COG_JOB_BG       0x01  /* background: no client needed            */
 #define COG_JOB_STORED   0x02  /* present in the persistent queue          */
 #define COG_JOB_IGNORE   0x04  /* nobody wants the result any more         */
@@ -128,7 +132,7 @@ typedef struct cog_engine {
   cog_hash_t jobs;          /* cog_job_t by seq           */
   cog_hash_t uniques;       /* cog_job_t by unique key    */
   cog_link_t peers;
-  uint64_t next_seq;
+  uint64_t next_seq;     /* stays below COG_SEQ_LIMIT + jobs ever made */
   char prefix[COG_HANDLE_MAX]; /* "H:host:"               */
   size_t prefix_len;
   /* epoch jobs: binary min-heap on when */

@@ -96,9 +96,12 @@ cog_job_t *cog_job_by_handle(const char *h, size_t len)
     return NULL;
   uint64_t seq = 0;
   for (size_t i = cog_E.prefix_len; i < len; i++) {
-    if (h[i] < '0' || h[i] > '9' || seq > (UINT64_MAX - 9) / 10)
+    if (h[i] < '0' || h[i] > '9')
       return NULL;
-    seq = seq * 10 + (uint64_t)(h[i] - '0');
+    uint64_t d = (uint64_t)(h[i] - '0');
+    if (seq > (UINT64_MAX - d) / 10)
+      return NULL; /* over 2^64 - 1 */
+    seq = seq * 10 + d;
   }
   if (len - cog_E.prefix_len > 1 && h[cog_E.prefix_len] == '0')
     return NULL; /* no leading zeros: one handle, one spelling */

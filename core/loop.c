@@ -22,6 +22,7 @@ struct cog_timer {
 struct deferred {
   cog_defer_fn fn;
   void *arg;
+  int plugin;      /* deferred by a plugin (through the host table) */
 };
 
 static struct event_base *base;
@@ -115,7 +116,7 @@ void cog_loop_stop(void)
 
 int cog_loop_stopping(void) { return stopping; }
 
-int cog_defer(cog_defer_fn fn, void *arg)
+static int defer_push(cog_defer_fn fn, void *arg, int plugin)
 {
   if (dq_len == dq_cap) {
     size_t cap = dq_cap ? dq_cap * 2 : 64;
@@ -127,8 +128,22 @@ int cog_defer(cog_defer_fn fn, void *arg)
   }
   dq[dq_len].fn = fn;
   dq[dq_len].arg = arg;
+  dq[dq_len].plugin = plugin;
   dq_len++;
   return COG_OK;
+}
+
+int cog_defer(cog_defer_fn fn, void *arg) { return defer_push(fn, arg, 0); }
+
+int cog_defer_plugin(cog_defer_fn fn, void *arg) { return defer_push(fn, arg, 1); }
+
+void cog_defer_discard_plugins(void)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < dq_len; i++)
+    if (!dq[i].plugin)
+      dq[k++] = dq[i];
+  dq_len = k;
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)

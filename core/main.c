@@ -499,6 +499,10 @@ stop:
         p->desc->fini(p->state);
       p->initialised = 0;
     }
+  /* What the protocols deferred while shutting down (a flush of a worker
+   * woken by a requeued job, say) points into connections their fini has
+   * freed since: it must not run in the drain below. */
+  cog_defer_discard_plugins();
   if (queue && queue->initialised) {
     /* Removals of finished jobs still buffered are written, and commits in
      * flight are let finish, before the queue shuts down. */

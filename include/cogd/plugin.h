@@ -326,7 +326,10 @@ typedef struct cog_host {
   cog_timer_t *(*timer_add)(uint64_t ms, cog_timer_fn fn, void *arg);
   void (*timer_cancel)(cog_timer_t *t);
   /* Run fn(arg) once at the end of the current loop turn, after every
-   * ready event has been handled: the place to flush output buffers. */
+   * ready event has been handled: the place to flush output buffers.
+   * Callbacks a protocol plugin deferred and that have not run when the
+   * protocols' fini() calls are over are dropped, never run: fini may free
+   * their arguments. */
   int (*defer)(cog_defer_fn fn, void *arg);
 
   /* -- listening.  Binds spec ("ADDR:PORT", "[V6]:PORT", or ":PORT" /

@@ -236,7 +236,7 @@ static const cog_option_t options[] = {
   { "admin-listen", 0, COG_OPT_LIST, "ADDR:PORT", NULL,
     "also serve admin commands on this address (repeatable)" },
   { "admin-allow", 0, COG_OPT_LIST, "CIDR", "127.0.0.0/8,::1",
-    "networks allowed to run shutdown, cancel job, drop function, maxqueue ('any' for all)" },
+    "networks allowed to run shutdown, cancel job, create and drop function, maxqueue ('any' for all)" },
   { NULL, 0, 0, NULL, NULL, NULL }
 };
 

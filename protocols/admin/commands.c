@@ -174,6 +174,8 @@ static void run(adm_cmd_t *c, char *line)
     }
   } else if (!strcasecmp(cmd, "create")) {
     if (argc == 3 && !strcasecmp(argv[1], "function")) {
+      if (!permitted(c, "create"))
+        return;
       int rc = h->function_create(argv[2], strlen(argv[2]));
       if (rc == COG_OK || rc == COG_EEXISTS)
         out(c, "OK\r\n");

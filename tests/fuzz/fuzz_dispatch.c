@@ -16,8 +16,7 @@
  * maxqueue), the end of a loop turn, timers firing (CAN_DO_TIMEOUT, epoch
  * heap: as if their time had come), completing a pending commit, changing
  * the queue's behaviour, iterating the admin views, graceful drain.  At
- * the end the harness shuts down in main.c's order (its last drain of
- * deferred callbacks only with -DFUZZ_KNOWN_BUGS: tests/fuzz/known/).
+ * the end the harness shuts down in main.c's order.
  * The encoding: an opcode byte, then the bytes run_op() reads for it;
  * tests/fuzz/seeds.py writes programs with it.
  *
@@ -163,14 +162,6 @@ static slot_t slots[NSLOTS];
 static bin_t *B;
 static int in_submit;
 
-/* Checks and steps that meet the known, unfixed bugs (tests/fuzz/known/)
- * are on only when built with -DFUZZ_KNOWN_BUGS. */
-#ifdef FUZZ_KNOWN_BUGS
-static const int known_bugs = 1;
-#else
-static const int known_bugs = 0;
-#endif
-
 static void f_submitted(void *ctx, uint64_t cookie, int rc, const char *handle, size_t hl)
 {
   slot_t *s = ctx;
@@ -312,11 +303,6 @@ static void read_replay(void)
     memset(q, 0, sizeof(*q));
     unsigned b = u8();
     q->id = b & 0x80 ? u64() : b;
-    /* BUG: an id within a few of 2^64 gives a job no handle can reach (see
-     * fuzz_replay.h): kept from the core unless built with
-     * -DFUZZ_KNOWN_BUGS, until core/commit.c and job.c are fixed. */
-    if (!known_bugs && q->id >= UINT64_MAX - 16)
-      q->id = b;
     s = pick_fn(&n);
     n = n < sizeof(replay_jobs[i].fn) ? n : sizeof(replay_jobs[i].fn);
     memcpy(replay_jobs[i].fn, s, n);
@@ -613,12 +599,8 @@ static void job_check(cog_hnode_t *n, void *arg)
   }
   t->jobs++;
   t->bytes += j->unique_len + j->reducer_len + j->data_len;
-  /* Nobody waits for a foreground job that is not running: it is gone.
-   * BUG: commit.c's detach_listener() takes every listener of a peer whose
-   * later submit on the job was refused, its first foreground submit's too
-   * (tests/fuzz/known/dispatch-detach-listener): checked with
-   * -DFUZZ_KNOWN_BUGS only, until it is fixed. */
-  if (known_bugs && !(j->flags & COG_JOB_BG) && j->state != COG_JOB_RUNNING &&
+  /* Nobody waits for a foreground job that is not running: it is gone. */
+  if (!(j->flags & COG_JOB_BG) && j->state != COG_JOB_RUNNING &&
       j->state != COG_JOB_PENDING) {
     if (j->nclients == 0)
       TRACE("  job %llu of %s: state %d flags %#x, no client\n", (unsigned long long)j->seq,
@@ -990,6 +972,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   drain_output();
   bin_fini(B);
   B = NULL;
+  cog_defer_discard_plugins();
   for (int i = 0; i < NSLOTS; i++) {
     slot_t *s = &slots[i];
     if (s->kind == S_FAKE)
@@ -1004,14 +987,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (npending)
       cog_commit_done(pending[--npending], COG_OK, NULL);
     cog_engine_commit_now();
-    /* BUG: main.c's drain runs the callbacks deferred while the protocols
-     * shut down: bin_fini() freeing one connection requeues its job, which
-     * wakes a sleeping worker on another connection, whose flush is
-     * deferred and then runs on freed memory
-     * (tests/fuzz/known/dispatch-shutdown-uaf).  Done with
-     * -DFUZZ_KNOWN_BUGS only, until it is fixed. */
-    if (known_bugs)
-      cog_loop_drain(commits_busy, 100);
+    cog_loop_drain(commits_busy, 100);
   }
   cog_engine_free();
   cog_loop_free();

@@ -84,16 +84,6 @@ static int fz_q_replay(void *state, cog_replay_fn add, void *add_ctx)
 {
   (void)state;
   for (int i = 0; i < fz_njobs; i++) {
-#ifndef FUZZ_KNOWN_BUGS
-    /* BUG: the core cannot take a stored id within a few of 2^64: replay
-     * gives the job seq id + 1 (next_seq wraps to 0 after UINT64_MAX), and
-     * cog_job_by_handle() refuses handles of seq >= 18446744073709551610,
-     * so such a job can never be completed
-     * (tests/fuzz/known/queue_memcached/core-seq-wrap).  Kept from the core
-     * unless built with -DFUZZ_KNOWN_BUGS, until it is fixed. */
-    if (fz_jobs[i].q.id >= UINT64_MAX - 16)
-      continue;
-#endif
     if (add(add_ctx, &fz_jobs[i].q) == COG_OK)
       fz_added++;
     else

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Write the seed corpora of tests/fuzz/corpus/ (and the reproducers of
-tests/fuzz/known/) from the input formats the harnesses document.
+"""Write the seed corpora of tests/fuzz/corpus/ (regress-*: inputs of bugs
+since fixed) from the input formats the harnesses document.
 
     tests/fuzz/seeds.py            rewrite every seed named here
 
@@ -187,12 +187,9 @@ def dispatch():
     m += submit(0, fn=1, uniq=0) + submit(0, fn=1, uniq=0) + bytes([CANCEL, 0, VIEWS])
     put("dispatch", "limits", m)
 
-    # the scenarios of the known bugs, with their guards on these pass too
-    put("dispatch", "detach-listener-guarded", DETACH)
-    put("dispatch", "shutdown-wake-guarded", SHUTDOWN_UAF)
 
 
-# The known bugs' reproducers (tests/fuzz/known/).
+# Reproducers of bugs since fixed.
 DETACH = (hdr(queue=1, qmode=Q_OK, replay=bytes([0])) + bytes([OPEN_FAKE, 0])
           + submit(0, fn=0, uniq=0, bg=0)          # foreground f0/u1: H:fuzz:1
           + bytes([QMODE, Q_FAIL, 1])              # the queue now fails its commits
@@ -209,13 +206,13 @@ SHUTDOWN_UAF = (hdr(queue=1, qmode=Q_OK, replay=bytes([0])) + bytes([OPEN_BIN, 0
                 + bytes([TURN]))                     # then shut down
 
 
-def known():
-    put("dispatch", "detach-listener", DETACH, where="known")
-    put("dispatch", "shutdown-uaf", SHUTDOWN_UAF, where="known")
+def regressions():
+    put("dispatch", "regress-detach-listener", DETACH)
+    put("dispatch", "regress-shutdown-uaf", SHUTDOWN_UAF)
     v = (b"CGQ1" + struct.pack("<QqB", 2**64 - 5, 0, 1) + struct.pack("<HHHI", 1, 0, 0, 0)
          + b"f")
-    put("queue_memcached", "core-seq-wrap", bytes([0x80]) + struct.pack(">H", len(v)) + v,
-        where="known")
+    put("queue_memcached", "regress-core-seq-wrap",
+        bytes([0x80]) + struct.pack(">H", len(v)) + v)
 
 
 # ------------------------------------------------------------------ admin
@@ -381,7 +378,7 @@ def postgres():
 
 
 def main():
-    for f in (packets, dispatch, known, admin, config, http, memcached, redis, sqlite,
+    for f in (packets, dispatch, regressions, admin, config, http, memcached, redis, sqlite,
               postgres):
         f()
     return 0

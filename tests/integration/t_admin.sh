@@ -96,6 +96,8 @@ assert_eq "shutdown refused outside --admin-allow" \
   "b'ERR permission_denied shutdown+is+not+allowed+from+this+address\\r\\n'" "$(adm shutdown)"
 assert_match "cancel refused outside --admin-allow" "ERR permission_denied cancel" "$(adm 'cancel job H:x:1')"
 assert_match "drop refused outside --admin-allow" "ERR permission_denied drop" "$(adm 'drop function f')"
+assert_match "create refused outside --admin-allow" "ERR permission_denied create" "$(adm 'create function f_outside')"
+assert_nomatch "refused create made no function" "f_outside" "$(adm status)"
 assert_match "maxqueue refused outside --admin-allow" "ERR permission_denied maxqueue" "$(adm 'maxqueue f 1')"
 assert_match "status still served" "^b'\\.\\\\n'$" "$(adm status)"
 assert_true "server alive after refused shutdown" server_alive

@@ -2233,6 +2233,60 @@ START_TEST(queue_maxqueue_counts_pending)
 }
 END_TEST
 
+START_TEST(queue_replay_id_out_of_range_keeps_numbering)
+{
+  /* A stored id near 2^64 (written by something else, or corrupt) must
+   * not make the handle counter wrap: the job runs and completes under a
+   * handle of its own, and new jobs keep ids below the limit. */
+  use_fake_queue(FQ_SYNC_OK);
+  uint64_t top = UINT64_MAX - 2;
+  store(top, "r", "u", "x", 1, COG_PRIO_NORMAL, 0, NULL);
+  ck_assert_int_eq(cog_engine_replay(), COG_OK);
+  fake_t *c = peer(0);
+  ck_assert_int_eq(submit_bg(c, "r", "new", "y", 1, NULL), COG_AGAIN);
+  ck_assert_uint_lt(FQ.enq[0].id, UINT64_C(1) << 63);
+  cog_defer_run();
+  ck_assert_int_eq(c->sub[0].rc, COG_OK);
+  fake_t *w = peer(1);
+  can_do(w, "r");
+  grabbed_t g1, g2;
+  ck_assert_int_eq(grab(w, &g1), COG_OK);
+  ck_assert_int_eq(grab(w, &g2), COG_OK);
+  ck_assert_str_ne(g1.handle, g2.handle);
+  ck_assert(job_known(g1.handle));
+  ck_assert_int_eq(complete(w, g1.handle, "r"), COG_OK);
+  ck_assert_uint_eq(FQ.done[0].id, top);
+  ck_assert_int_eq(complete(w, g2.handle, "r"), COG_OK);
+  ck_assert_uint_eq(FQ.done[1].id, FQ.enq[0].id);
+  /* a handle number over 2^64 - 1 names no job (and does not wrap) */
+  char h[HMAX];
+  snprintf(h, sizeof(h), "%s18446744073709551616", PREFIX);
+  ck_assert(!job_known(h));
+}
+END_TEST
+
+START_TEST(queue_refused_bg_submit_keeps_own_fg_listener)
+{
+  /* A client waiting on a foreground job submits a background job with
+   * the same unique; the store refuses it.  The background submit gets
+   * the error, and the client still gets the foreground job's result. */
+  use_fake_queue(FQ_SYNC_FAIL);
+  fake_t *c = peer(0), *w = peer(1);
+  char hf[HMAX];
+  ck_assert_int_eq(submit(c, "q", "u", "x", hf), COG_OK);
+  ck_assert_int_eq(submit_bg(c, "q", "u", "x", 7, NULL), COG_AGAIN);
+  cog_defer_run();
+  ck_assert_int_eq(c->nsub, 1);
+  ck_assert_int_ne(c->sub[0].rc, COG_OK);
+  can_do(w, "q");
+  ck_assert_int_eq(grab(w, NULL), COG_OK);
+  ck_assert_int_eq(complete(w, hf, "done"), COG_OK);
+  ck_assert_int_ge(c->nev, 1);
+  ck_assert_int_eq(c->ev[c->nev - 1].type, COG_EV_COMPLETE);
+  ck_assert_str_eq(c->ev[c->nev - 1].handle, hf);
+}
+END_TEST
+
 START_TEST(queue_bg_onto_fg_job_is_persisted)
 {
   /* A background submit coalescing onto a foreground job makes it durable:
@@ -2416,6 +2470,8 @@ static Suite *engine_suite(void)
   tcase_add_test(tc, queue_replay_big_ids_raise_handle_counter);
   tcase_add_test(tc, queue_maxqueue_counts_pending);
   tcase_add_test(tc, queue_bg_onto_fg_job_is_persisted);
+  tcase_add_test(tc, queue_replay_id_out_of_range_keeps_numbering);
+  tcase_add_test(tc, queue_refused_bg_submit_keeps_own_fg_listener);
   tcase_add_test(tc, queue_every_again_is_answered_job_ends_before_commit);
   tcase_add_test(tc, queue_every_again_is_answered_job_lost_before_commit);
   tcase_add_test(tc, queue_answers_in_submit_order_per_peer);
