@@ -86,8 +86,12 @@ static long long opt_int(const char *name)
 /* ---------------------------------------------------------------- signals */
 
 /* maxqueue entries: "FUNC MAX" or "FUNC HIGH NORMAL LOW", ','-separated.
- * The functions are created (as the admin command needs them to exist). */
-static int apply_maxqueue(const char *spec, int check_only)
+ * The functions are created (as the admin command needs them to exist).
+ * mode: MQ_APPLY, MQ_CHECK (parse only) or MQ_RESET (the functions named
+ * get no limit: what a reload does to those the new value leaves out). */
+enum { MQ_APPLY, MQ_CHECK, MQ_RESET };
+
+static int apply_maxqueue(const char *spec, int mode)
 {
   if (spec == NULL || *spec == '\0')
     return COG_OK;
@@ -116,7 +120,9 @@ static int apply_maxqueue(const char *spec, int check_only)
     }
     if (n == 2)
       max[1] = max[2] = max[0];
-    if (!check_only) {
+    if (mode == MQ_RESET)
+      max[0] = max[1] = max[2] = 0;
+    if (mode != MQ_CHECK) {
       cog_function_create(f[0], strlen(f[0]));
       cog_engine_set_maxqueue(f[0], strlen(f[0]), max);
     }
@@ -148,13 +154,15 @@ static void reload_config(void)
   cog_opts_t *fresh = cog_opts_new();
   if (conf == NULL || fresh == NULL || cog_opts_copy_tables(fresh, cog_options) != COG_OK ||
       cog_conf_apply(conf, fresh) != COG_OK ||
-      apply_maxqueue(cog_opts_get(fresh, "maxqueue"), 1) != COG_OK) {
+      apply_maxqueue(cog_opts_get(fresh, "maxqueue"), MQ_CHECK) != COG_OK) {
     cog_log(COG_LOG_ERROR, "SIGHUP: %s has errors (see stderr): nothing changed", config_path);
     cog_conf_free(conf);
     cog_opts_free(fresh);
     return;
   }
   int changed = 0;
+  const char *mq = cog_opts_get(cog_options, "maxqueue");
+  char *old_mq = mq ? strdup(mq) : NULL;
   for (int i = 0; live[i]; i++) {
     if (cog_opts_find(cog_options, live[i]) == NULL)
       continue;
@@ -174,7 +182,15 @@ static void reload_config(void)
   }
   cog_opts_report_changes(cog_options, fresh, live);
   apply_verbosity();
-  apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), 0);
+  /* A changed maxqueue: limits the file no longer sets are lifted, then
+   * the new ones applied.  Unchanged, limits set since by the admin
+   * command stay. */
+  mq = cog_opts_get(cog_options, "maxqueue");
+  if ((old_mq == NULL) != (mq == NULL) || (mq && strcmp(old_mq, mq) != 0)) {
+    apply_maxqueue(old_mq, MQ_RESET);
+    apply_maxqueue(mq, MQ_APPLY);
+  }
+  free(old_mq);
   for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next)
     if (p->initialised && p->desc->size >= offsetof(cog_plugin_t, reload) + sizeof(void *) &&
         p->desc->reload && p->desc->reload(p->state) != COG_OK)
@@ -311,7 +327,7 @@ int main(int argc, char **argv)
    * command line overrides the file. */
   if (cog_opts_parse(cog_options, argc, argv, 0) != COG_OK)
     goto out;
-  if (apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), 1) != COG_OK)
+  if (apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), MQ_CHECK) != COG_OK)
     goto out;
   if (cog_opts_given(cog_options, "help")) {
     usage(stdout);
@@ -455,7 +471,7 @@ int main(int argc, char **argv)
   }
   if (cog_engine_replay() != COG_OK)
     goto stop;
-  apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), 0);
+  apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), MQ_APPLY);
 
   {
     static const int sigs[4] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
