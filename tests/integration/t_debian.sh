@@ -150,6 +150,8 @@ assert_line "cogd alone: its protocol plugins load" "Installed protocol plugins:
 assert_line "cogd alone: no queue plugin" "Installed queue plugins: (none)" "$help"
 out=$("$COGD" -c "$CONF" --plugin-dir "$COGD_PLUGIN_DIR" --check-config 2>&1)
 assert_eq "the packaged cogd.conf passes --check-config" 0 "$?"
+assert_line "the packaged cogd.conf listens on loopback only" "listen = 127.0.0.1" \
+  "$(grep '^listen' "$CONF" | sed 's/ *#.*//')"
 "$COGD" -c "$CONF" --plugin-dir "$COGD_PLUGIN_DIR" --check-args -q sqlite \
   --libsqlite3-db "$TMPD/x.db" > "$TMPD/noq.out" 2>&1
 assert_ne "cogd alone: -q sqlite is refused" 0 "$?"
