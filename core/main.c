@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <stddef.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef COG_PLUGIN_DIR
@@ -267,6 +268,9 @@ int main(int argc, char **argv)
   int nselected = 0;
   cog_plugin_ref_t *queue = NULL;
 
+  /* No file cogd creates (log, pid file, a queue's database) is ever
+   * writable by others, whatever umask it was started with. */
+  umask(umask(0) | S_IWOTH);
   cog_options = cog_opts_new();
   if (cog_options == NULL || cog_opts_add_table(cog_options, "cogd", core_options) != COG_OK)
     return 1;

@@ -40,6 +40,15 @@ assert_eq "port in use: exit 1" 1 "$?"
 assert_match "port in use: says so" "Address already in use" "$(cat "$TMPD/busy.out")"
 server_stop
 
+# --- started with umask 000: still no file writable by others
+server_start_umask() { umask 000; server_start "$@"; umask 022; }
+server_start_umask -q sqlite --libsqlite3-db "$TMPD/um.db"
+echo x | gm -b -f dmn_um > /dev/null 2>&1
+assert_eq "umask 000: no world-writable file created (log, pid, queue)" "" \
+  "$(find "$SERVER_LOG" "$SERVER_PIDFILE" "$TMPD"/um.db* -perm -o+w 2>/dev/null)"
+assert_true "umask 000: the queue file exists" test -f "$TMPD/um.db"
+server_stop
+
 # --- -f raises RLIMIT_NOFILE
 server_start -f 4096
 assert_match "-f 4096 sets the open-file limit" "Max open files +4096 +4096" "$(grep 'Max open files' /proc/$SERVER_PID/limits)"
