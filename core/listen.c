@@ -1,10 +1,11 @@
 /* Listening sockets for protocol plugins: address parsing, IPv4+IPv6
- * binding, backlog, and per-socket options (TCP_NODELAY, keepalive) on
- * accepted connections. */
+ * binding, backlog, per-socket options (TCP_NODELAY, keepalive) on
+ * accepted connections, and refusing connections when out of descriptors. */
 #include "cogd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -63,12 +64,36 @@ static void addr_string(const struct sockaddr *sa, char *out, size_t cap)
   }
 }
 
+/* Out of descriptors (EMFILE/ENFILE), accept() fails and the connection
+ * stays in the backlog, so the listening socket stays readable: libevent
+ * would call on_error again at once, and the client would wait for an
+ * answer that never comes.  One descriptor is kept in reserve for this: it
+ * is closed for a moment to accept each waiting connection and close it, so
+ * the excess is refused at once (the client reads end-of-file) while the
+ * connections already open are served as usual.  Logged once per episode:
+ * when it starts, and when a connection is accepted again. */
+static int reserve_fd = -1;
+static int starved;
+static unsigned long starved_refused;
+
+static void reserve(void)
+{
+  if (reserve_fd < 0)
+    reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int socklen, void *arg)
 {
   (void)l;
   (void)socklen;
   cog_listener_t *cl = arg;
+  if (starved) {
+    starved = 0;
+    cog_log(COG_LOG_NOTICE, "accepting connections again (%lu refused while out of file "
+            "descriptors)", starved_refused);
+    starved_refused = 0;
+  }
   char addr[INET6_ADDRSTRLEN];
   addr_string(sa, addr, sizeof(addr));
   tune(fd);
@@ -84,10 +109,34 @@ static void on_error(struct evconnlistener *l, void *arg)
 {
   (void)arg;
   int err = EVUTIL_SOCKET_ERROR();
-  /* EMFILE/ENFILE: out of descriptors.  Pause accepting for a moment
-   * instead of spinning; the connection waits in the backlog. */
-  cog_log(COG_LOG_ERROR, "accept failed: %s", evutil_socket_error_to_string(err));
-  if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+  if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+    cog_log(COG_LOG_ERROR, "accept failed: %s", evutil_socket_error_to_string(err));
+    return;
+  }
+  if (!starved) {
+    starved = 1;
+    cog_log(COG_LOG_ERROR, "accept failed: %s: refusing new connections until some close "
+            "(-f/--file-descriptors raises the limit)", evutil_socket_error_to_string(err));
+  }
+  int lfd = evconnlistener_get_fd(l), n = 0;
+  if (err == EMFILE || err == ENFILE) {
+    while (reserve_fd >= 0 && n < 64) {
+      close(reserve_fd);
+      reserve_fd = -1;
+      int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        close(fd);
+        starved_refused++;
+        n++;
+      }
+      reserve();
+      if (fd < 0)
+        break;
+    }
+  }
+  /* No reserve (another thread took it) or not a descriptor shortage:
+   * pause accepting for a moment instead of spinning on the readable socket. */
+  if (reserve_fd < 0 || (err != EMFILE && err != ENFILE)) {
     evconnlistener_disable(l);
     cog_timer_add(100, resume_accept, l);
   }
@@ -237,6 +286,7 @@ int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
       continue;
     }
     evconnlistener_set_error_cb(ev, on_error);
+    reserve();
     l->ev[l->n++] = ev;
   }
   if (l->n == 0) {

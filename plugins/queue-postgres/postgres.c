@@ -467,13 +467,14 @@ static int pgq_done(void *state, const cog_qjob_t *j)
 static int pgq_commit(void *state, cog_commit_t *c)
 {
   pgq_t *q = state;
-  uint32_t jobs = q->turn_jobs;
   q->turn_jobs = 0;
   if (q->state != PGQ_UP) {
     /* Nothing is waiting before it: every earlier commit was answered
-     * when the connection went.  Jobs of this turn were dropped then. */
-    q->host->commit_done(c, jobs ? COG_EQUEUE : COG_OK,
-                         jobs ? "no connection to PostgreSQL" : NULL);
+     * when the connection went.  Jobs of this turn were dropped then.  A
+     * commit of removals only fails too: they are not written yet, and an
+     * OK here would tell the core the queue works again (its log would
+     * flap once per turn during the outage). */
+    q->host->commit_done(c, COG_EQUEUE, "no connection to PostgreSQL");
     return COG_OK;
   }
   pgq_batch_t *p = &q->pending;

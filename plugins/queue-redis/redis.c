@@ -292,10 +292,14 @@ static void reset_adds(rq_t *q)
   q->add_down = 0;
 }
 
-/* One MULTI ... EXEC with everything buffered; c is answered from on_exec. */
+/* One MULTI ... EXEC; c is answered from on_exec.  A commit (c) takes
+ * everything buffered.  The clean-up after a reconnection (c == NULL) takes
+ * the removals only: the jobs enqueued in this turn so far, and the count of
+ * those refused while Redis was away (add_down), belong to the commit at the
+ * end of the turn, which must still see them. */
 static int send_batch(rq_t *q, cog_commit_t *c)
 {
-  size_t nadd = q->add.n, nrm = q->rm.n;
+  size_t nadd = c ? q->add.n : 0, nrm = q->rm.n;
   rq_batch_t *b = malloc(sizeof(*b) + (nadd + nrm) * sizeof(uint64_t));
   int ok = b != NULL;
   if (ok) {
@@ -319,7 +323,8 @@ static int send_batch(rq_t *q, cog_commit_t *c)
   ok = send_ids(q, ok, RQ_DEL, q->rm.v, nrm);
   ok = send_ids(q, ok, RQ_ZREM, q->rm.v, nrm);
   ok = send_cmd(q, ok, exec_cmd, sizeof(exec_cmd) - 1, on_exec, b);
-  reset_adds(q);
+  if (c)
+    reset_adds(q);
   if (!ok) {
     /* Out of memory or a dying context: fail what is in flight first, so
      * that commits are still answered in order, then this one. */

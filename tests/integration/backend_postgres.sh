@@ -7,6 +7,7 @@
 #   pg_stop         fast shutdown (clean)
 #   pg_kill         immediate shutdown: the server dies as in a crash and
 #                   recovers from its WAL at the next pg_start
+#   pg_kill9        SIGKILL to every server process: a real crash
 #   psql_q SQL      run SQL in the test database; tuples only, '|' separated
 #   pg_running      exit status 0 while the server runs
 #
@@ -79,6 +80,25 @@ pg_stop() {
 
 pg_kill() {
   pg_running && _pg_ctl -w -t 60 -m immediate stop
+}
+
+# pg_kill9: SIGKILL the postmaster and every server process (a crash of the
+# whole server, not a shutdown); pg_start recovers from the WAL.
+pg_kill9() {
+  local pm
+  pm=$(head -n 1 "$PG_ROOT/data/postmaster.pid" 2>/dev/null) || return 0
+  [ -n "$pm" ] || return 0
+  kill -KILL $(pgrep -P "$pm") "$pm" 2>/dev/null
+  local i
+  for i in $(seq 100); do
+    kill -0 "$pm" 2>/dev/null || [ -n "$(pgrep -P "$pm")" ] || break
+    sleep 0.1
+  done
+  # backends that were busy exit once they see the postmaster gone
+  for i in $(seq 100); do
+    pgrep -f "postgres.*-p $PGPORT" > /dev/null || break
+    sleep 0.1
+  done
 }
 
 psql_q() {

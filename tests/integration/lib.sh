@@ -350,6 +350,30 @@ server_start() {
   log "$SERVER started: pid $SERVER_PID port $PORT args: $*"
 }
 
+# server_kill_restart [args]: SIGKILL the server (a crash), then start it
+# again with ARGS on the same port (the clients reconnect to it).
+server_kill_restart() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -KILL "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+  fi
+  SERVER_STARTS=$((SERVER_STARTS + 1))
+  SERVER_LOG="$TMPD/server.$SERVER_STARTS.log"
+  SERVER_PIDFILE="$TMPD/server.$SERVER_STARTS.pid"
+  server_spawn -p "$PORT" -L 127.0.0.1 --plugin-dir "$COGD_PLUGIN_DIR" \
+    -P "$SERVER_PIDFILE" -l "$SERVER_LOG" -v -v "$@" || {
+    fail "server restart on port $PORT ($*)"
+    finish
+  }
+}
+
+# cogd_sanitized: exit status 0 when $COGD is built with AddressSanitizer
+# (slower: tests scale their counts down)
+cogd_sanitized() {
+  ldd "$COGD" 2>/dev/null | grep -q libasan
+}
+
 # server_stop: SIGTERM, wait 5 s, SIGKILL.  Fails the test if the server had
 # already died on its own.
 server_stop() {

@@ -161,6 +161,77 @@ PY
   server_stop
 }
 
+_qworking() { grep -c 'persistent queue: working again' "$SERVER_LOG"; }
+_qworking_since() { [ "$(_qworking)" -gt "$1" ]; }
+
+# 3. The kill loop: clients submit background jobs at full speed (every
+#    priority, epoch jobs, payloads with NUL bytes: durable.py) and a worker
+#    completes some, while something is killed with SIGKILL at random moments
+#    ROUNDS times.  Then the rest is drained and every job whose JOB_CREATED
+#    reached a client must have run at least once.  Prints the summary line
+#      kill loop (WHAT): lost_acked=0 duplicates=K acked=M ... rounds=N
+#
+#   queue_kill_loop ROUNDS ARGS...     cogd itself is killed and restarted on
+#                                      the same port with ARGS
+#   QKILL=FN QRESTART=FN queue_kill_loop ROUNDS ARGS...
+#                                      cogd runs on; FN kills the backend
+#                                      server, FN restarts it: cogd must
+#                                      refuse jobs meanwhile, never lose one
+# QLABEL names the backend in the summary; KILL_MAX_MS bounds the random
+# delay (default 1200 ms; at least 200 ms).
+queue_kill_loop() {
+  local rounds=$1 r
+  shift
+  local F="kl_$QTAG" what=cogd
+  [ -n "${QKILL:-}" ] && what=$QKILL
+  local acked="$TMPD/kl.$QTAG.acked" seen="$TMPD/kl.$QTAG.seen" out="$TMPD/kl.$QTAG.out"
+  rm -f "$acked" "$seen"
+  server_start "$@"
+  python3 "$TESTS_DIR/durable.py" run --port "$PORT" --func "$F" --tag "$QTAG" \
+    --acked "$acked" --seen "$seen" ${DURABLE_RUN_ARGS:-} > "$out" 2>&1 &
+  local load=$!
+  BG_PIDS+=("$load")
+  local t0=$SECONDS
+  for r in $(seq "$rounds"); do
+    sleep "$(awk -v r="$RANDOM" -v m="${KILL_MAX_MS:-1200}" \
+      'BEGIN { printf "%.3f", (200 + r % (m - 199)) / 1000 }')"
+    if [ -n "${QKILL:-}" ]; then
+      local n0
+      n0=$(_qworking)
+      $QKILL
+      sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", (100 + r % 700) / 1000 }')"
+      $QRESTART
+      # the core logs "working again" at its first good commit after an outage
+      wait_until 30 _qworking_since "$n0" ||
+        fail "kill loop ($QLABEL, $what): round $r: jobs not accepted again within 30 s"
+    else
+      server_kill_restart "$@"
+    fi
+  done
+  sleep 1   # accepted again after the last restart
+  kill -TERM "$load"
+  wait_status "$load" 30
+  assert_eq "kill loop ($QLABEL, $what): the load ran to the end" 0 "$WAIT_STATUS"
+  log "kill loop ($QLABEL, $what): load: $(cat "$out")"
+  if [ -n "${QKILL:-}" ]; then
+    assert_match "kill loop ($QLABEL, $what): submissions refused during the outages" \
+      'refused=[1-9]' "$(cat "$out")"
+    assert_match "kill loop ($QLABEL, $what): accepted again after the last restart" \
+      'acked_after_last_refusal=[1-9]' "$(cat "$out")"
+  fi
+  local v
+  v=$(timeout "${DRAIN_TIMEOUT:-300}" python3 "$TESTS_DIR/durable.py" verify --port "$PORT" \
+    --func "$F" --acked "$acked" --seen "$seen" --workers 4 2>&1)
+  local rc=$?
+  echo "kill loop ($QLABEL, $what): $(printf '%s\n' "$v" | head -n 1) rounds=$rounds" \
+    "secs=$((SECONDS - t0))"
+  printf '%s\n' "$v" | tail -n +2
+  assert_eq "kill loop ($QLABEL, $what): every acknowledged job ran, none damaged" 0 "$rc"
+  assert_match "kill loop ($QLABEL, $what): jobs were acknowledged" 'acked=[1-9]' "$v"
+  assert_eq "kill loop ($QLABEL, $what): queue empty after the drain" "$F	0	0	0" "$(qs_line "$F")"
+  server_stop
+}
+
 queue_conformance() {
   : "${QTAG:=$RANDOM}"
   queue_replay_scenario "$@"
