@@ -154,6 +154,7 @@ def cmd_hold(a):
     t_open = time.monotonic() - t0
     admin = socket.create_connection(("127.0.0.1", a.port))
     lat = []
+    burst = []
     for i in range(a.status_samples):
         if i == a.status_samples // 2:
             for s in socks:          # a burst from every held connection
@@ -161,6 +162,10 @@ def cmd_hold(a):
                     s.send(ECHO)
                 except OSError:
                     pass
+            # The status sent right behind the burst waits for the server
+            # to answer the 10,000 requests that came first (one thread,
+            # first come first served): timed apart, bounded at 1 s.
+            burst.append(status(admin))
         lat.append(status(admin))
     # the burst's answers, then one more check that all are still there
     time.sleep(0.2)
@@ -173,11 +178,12 @@ def cmd_hold(a):
     served2, closed2, hung2 = echo_all(socks, 30)
     lat.sort()
     print("conns=%d served=%d served_after=%d open_secs=%.1f status_samples=%d status_p50_ms=%.2f "
-          "status_max_ms=%.2f status_over_100ms=%d rss_kb=%d"
+          "status_max_ms=%.2f status_over_100ms=%d status_behind_burst_ms=%.2f rss_kb=%d"
           % (a.conns, len(served), len(served2), t_open, len(lat), lat[len(lat) // 2] * 1000,
-             lat[-1] * 1000, sum(1 for x in lat if x > 0.1), rss_kb(a.pid)))
+             lat[-1] * 1000, sum(1 for x in lat if x > 0.1), burst[0] * 1000 if burst else -1,
+             rss_kb(a.pid)))
     ok = (len(served) == a.conns and len(served2) == a.conns
-          and all(x <= 0.1 for x in lat))
+          and all(x <= 0.1 for x in lat) and all(x <= 1.0 for x in burst))
     sys.exit(0 if ok else 1)
 
 

@@ -125,7 +125,11 @@ except (Closed, Timeout, OSError):
 PY
   local sub=$!
   export TESTS_DIR
-  sleep 1.5
+  # Kill under load: once a few hundred jobs are acknowledged (not after a
+  # fixed time, which a loaded machine may spend starting the client), and
+  # a moment later, so submissions are in flight.
+  wait_until 30 test "$(line_count "$acked")" -ge 300
+  sleep 0.3
   kill -KILL "$SERVER_PID"
   wait "$SERVER_PID" 2>/dev/null
   SERVER_PID=
