@@ -65,7 +65,7 @@ if [ "$SERVER" = cogd ] && [ "${COGD_VALGRIND:-0}" = 1 ]; then
 fi
 # under_valgrind: true when cogd runs under valgrind (for the few checks
 # whose figures valgrind changes).  no_valgrind REASON: skip the whole test.
-under_valgrind() { [ ${#VALGRIND[@]} -gt 0 ]; }
+under_valgrind() { [ ${#VALGRIND[@]} -gt 0 ] && [ "$SERVER" = cogd ]; }
 no_valgrind() { if under_valgrind; then skip "not under valgrind: $*"; fi; }
 
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/cogd-it-$TEST_NAME.XXXXXX")
