@@ -10,6 +10,10 @@
 #                   directory under $top_builddir holding protocol_*.so/queue_*.so)
 #   top_srcdir, top_builddir  honoured when exported (automake), else derived
 #   KEEP_TMP=1      keep the temp directory (logs) after the test
+#   COGD_VALGRIND=1 run cogd under valgrind memcheck (suppressions: every
+#                   tests/valgrind/*.supp); a memcheck error or a definite or
+#                   indirect leak fails the test.  Start-up and shut-down waits
+#                   are multiplied by COGD_VALGRIND_SLOW (default 20).
 #
 # Exit codes: 0 all assertions passed, 1 some failed, 77 skipped (a required
 # tool is missing -- never expected under contrib/quickstart check).
@@ -46,6 +50,23 @@ if [ -z "${COGD_PLUGIN_DIR:-}" ]; then
 fi
 export COGD COGD_PLUGIN_DIR
 export PYTHONDONTWRITEBYTECODE=1
+
+# Under valgrind the server runs ~20-50 times slower: SLOW scales the waits
+# for it to come up and to shut down (never the waits a test expects to time
+# out).  VG_EXIT is valgrind's exit status when it found an error.
+VALGRIND=()
+SLOW=1
+VG_EXIT=97
+if [ "$SERVER" = cogd ] && [ "${COGD_VALGRIND:-0}" = 1 ]; then
+  VALGRIND=(valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,indirect
+            --error-exitcode="$VG_EXIT" --track-fds=no --num-callers=30)
+  for _s in "$top_srcdir"/tests/valgrind/*.supp; do VALGRIND+=("--suppressions=$_s"); done
+  SLOW=${COGD_VALGRIND_SLOW:-20}
+fi
+# under_valgrind: true when cogd runs under valgrind (for the few checks
+# whose figures valgrind changes).  no_valgrind REASON: skip the whole test.
+under_valgrind() { [ ${#VALGRIND[@]} -gt 0 ] && [ "$SERVER" = cogd ]; }
+no_valgrind() { if under_valgrind; then skip "not under valgrind: $*"; fi; }
 
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/cogd-it-$TEST_NAME.XXXXXX")
 export TMPD
@@ -162,6 +183,7 @@ finish() {
   for f in "${BG_PIDS[@]}"; do kill_bg "$f"; done
   BG_PIDS=()
   if [ -n "$SERVER_PID" ]; then server_stop; fi
+  vg_check
   echo "$_ok passed, $_fail failed"
   if [ "$_fail" -eq 0 ]; then
     [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$TMPD"
@@ -195,7 +217,7 @@ _cleanup() {
   if [ -n "$SERVER_PID" ]; then
     kill -TERM "$SERVER_PID" 2>/dev/null
     local i
-    for i in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    for i in $(seq $((50 * SLOW))); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$SERVER_PID" 2>/dev/null
     SERVER_PID=
   fi
@@ -297,13 +319,18 @@ server_log_tail() {
 # stderr to $SERVER_LOG.out), then wait as server_start does.  PORT,
 # SERVER_LOG and SERVER_PIDFILE must be set by the caller.
 server_spawn() {
-  local bin
+  local bin pre=()
   if [ "$SERVER" = cogd ]; then bin=$COGD; else bin=$GEARMAND; fi
-  "$bin" "$@" > "$SERVER_LOG.out" 2>&1 &
+  # valgrind execs its tool in place: $! is still the server's pid
+  if under_valgrind; then
+    mkdir -p "$TMPD/valgrind"
+    pre=("${VALGRIND[@]}" "--log-file=$TMPD/valgrind/${SERVER_LOG##*/}.%p")
+  fi
+  "${pre[@]}" "$bin" "$@" > "$SERVER_LOG.out" 2>&1 &
   SERVER_PID=$!
   export PORT SERVER_PID
   local i
-  for i in $(seq 100); do
+  for i in $(seq $((100 * SLOW))); do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       wait "$SERVER_PID" 2>/dev/null
       local rc=$?
@@ -317,13 +344,15 @@ server_spawn() {
     fi
     sleep 0.1
   done
-  echo "# $SERVER did not come up within 10 s (pid file: $( [ -s "$SERVER_PIDFILE" ] && echo yes || echo no)): $bin $*" >&2
+  echo "# $SERVER did not come up within $((10 * SLOW)) s (pid file: $( [ -s "$SERVER_PIDFILE" ] && echo yes || echo no)): $bin $*" >&2
   server_log_tail 30 >&2
   kill -KILL "$SERVER_PID" 2>/dev/null
   wait "$SERVER_PID" 2>/dev/null
   SERVER_PID=
   return 1
 }
+
+_server_ready() { grep -q ' ready' "$SERVER_LOG" 2>/dev/null || ! server_alive; }
 
 # server_start [extra args]: start $SERVER on a free loopback port.  A start
 # failure is fatal for the test (it cannot go on without a server).
@@ -347,6 +376,8 @@ server_start() {
     fail "server start ($SERVER $*)"
     finish
   }
+  # valgrind: the port opens well before the replay is done; wait for "ready"
+  under_valgrind && wait_until $((10 * SLOW)) _server_ready
   log "$SERVER started: pid $SERVER_PID port $PORT args: $*"
 }
 
@@ -374,8 +405,9 @@ cogd_sanitized() {
   ldd "$COGD" 2>/dev/null | grep -q libasan
 }
 
-# server_stop: SIGTERM, wait 5 s, SIGKILL.  Fails the test if the server had
-# already died on its own.
+# server_stop: SIGTERM, wait 5 s (times SLOW), SIGKILL.  Fails the test if
+# the server had already died on its own, or (valgrind) had to be killed or
+# reported errors.
 server_stop() {
   [ -n "$SERVER_PID" ] || return 0
   if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -388,26 +420,50 @@ server_stop() {
   fi
   kill -TERM "$SERVER_PID" 2>/dev/null
   local i
-  for i in $(seq 50); do
+  for i in $(seq $((50 * SLOW))); do
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
   local killed=0
   if kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "# $SERVER ignored SIGTERM for 5 s: SIGKILL" >&2
+    echo "# $SERVER ignored SIGTERM for $((5 * SLOW)) s: SIGKILL" >&2
     kill -KILL "$SERVER_PID" 2>/dev/null
     killed=1
+    under_valgrind && fail "valgrind: cogd killed after ignoring SIGTERM, no verdict"
   fi
   wait "$SERVER_PID" 2>/dev/null
   local rc=$?
   SERVER_PID=
+  vg_check
   # cogd stops with status 0 on SIGTERM; anything else (a sanitizer's leak
-  # report, a crash in shut-down) is a failure.
-  if [ "$SERVER" = cogd ] && [ "$killed" = 0 ] && [ "$rc" -ne 0 ]; then
+  # report, a crash in shut-down) is a failure.  vg_check reports valgrind's.
+  if [ "$SERVER" = cogd ] && [ "$killed" = 0 ] && [ "$rc" -ne 0 ] &&
+     { ! under_valgrind || [ "$rc" -ne "$VG_EXIT" ]; }; then
     fail "$SERVER exited with status $rc after SIGTERM" "$(server_log_tail 15)"
     return 1
   fi
   return 0
+}
+
+# vg_check: one verdict per valgrind log (of a server that has exited) not
+# seen yet: "ok" for 0 errors, else a failure showing the report.  A server
+# killed with SIGKILL leaves a log without a summary: no verdict.
+_vg_seen=
+vg_check() {
+  local f n
+  for f in "$TMPD"/valgrind/*; do
+    [ -f "$f" ] || continue
+    case "$_vg_seen " in *" $f "*) continue ;; esac
+    n=$(sed -n 's/^==[0-9]*== ERROR SUMMARY: \([0-9,]*\) error.*/\1/p' "$f" | tail -n 1 | tr -d ,)
+    [ -n "$n" ] || continue
+    _vg_seen="$_vg_seen $f"
+    if [ "$n" = 0 ] && ! grep -Eq '(definitely|indirectly) lost: [1-9]' "$f"; then
+      ok "valgrind: ${f##*/}: 0 errors, 0 leaks"
+    else
+      fail "valgrind: ${f##*/}: $n errors" \
+        "$(sed -e 's/^==[0-9]*== //' -e '1,/^Command:/d' -e 's/^/  | /' "$f" | head -n 120)"
+    fi
+  done
 }
 
 # ---------------------------------------------------------------- tools

@@ -126,9 +126,9 @@ PY
   local sub=$!
   export TESTS_DIR
   # Kill under load: once a few hundred jobs are acknowledged (not after a
-  # fixed time, which a loaded machine may spend starting the client), and
-  # a moment later, so submissions are in flight.
-  wait_until 30 test "$(line_count "$acked")" -ge 300
+  # fixed time, which a loaded machine or valgrind may spend starting up),
+  # and a moment later, so submissions are in flight.
+  wait_until $((30 * SLOW)) test "$(line_count "$acked")" -ge 300
   sleep 0.3
   kill -KILL "$SERVER_PID"
   wait "$SERVER_PID" 2>/dev/null

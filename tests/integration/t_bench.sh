@@ -4,6 +4,7 @@
 # or duplicated job, or a stall.  Short runs of every mode against cogd (the
 # figures are for contrib/bench/compare, not asserted here).
 . "$(dirname "$0")/lib.sh"
+no_valgrind "timed runs of cog-bench; t_soak drives the same modes under valgrind"
 B=${COG_BENCH:-$top_builddir/contrib/bench/cog-bench}
 [ -x "$B" ] || { fail "cog-bench not built at $B"; finish; }
 

@@ -171,7 +171,7 @@ UTF='ctl_é_ünï'
 gm -b -f "$UTF" x
 # an idle worker, and a worker running a job that lasts
 bg gearman -h 127.0.0.1 -p "$PORT" -w -f ctl_idle -- cat
-bg gearman -h 127.0.0.1 -p "$PORT" -w -f ctl_run -- sleep 60
+bg gearman -h 127.0.0.1 -p "$PORT" -w -f ctl_run -- sleep 600   # busy for the whole test, even a slow (valgrind) one
 gm -b -f ctl_run x
 ready() {
   local s

@@ -51,7 +51,9 @@ server_stop
 
 # --- -f raises RLIMIT_NOFILE
 server_start -f 4096
-assert_match "-f 4096 sets the open-file limit" "Max open files +4096 +4096" "$(grep 'Max open files' /proc/$SERVER_PID/limits)"
+# valgrind keeps the real limit for itself and shows cogd a virtual one
+under_valgrind ||
+  assert_match "-f 4096 sets the open-file limit" "Max open files +4096 +4096" "$(grep 'Max open files' /proc/$SERVER_PID/limits)"
 server_stop
 
 # --- -u drops privileges after binding and opening the queue (root only)
@@ -60,7 +62,10 @@ if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
   chmod 700 "$TMPD/q"     # only root may create files here
   server_start -u nobody -q sqlite --libsqlite3-db "$TMPD/q/queue.db"
   uid=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$SERVER_PID/status")
-  assert_eq "-u nobody: every uid is nobody's" "$(id -u nobody) $(id -u nobody) $(id -u nobody) $(id -u nobody)" "$uid"
+  # under valgrind, once the queue's thread runs, /proc keeps showing uid 0
+  # for the main thread (valgrind's handling of glibc's all-threads setuid)
+  under_valgrind ||
+    assert_eq "-u nobody: every uid is nobody's" "$(id -u nobody) $(id -u nobody) $(id -u nobody) $(id -u nobody)" "$uid"
   assert_match "-u nobody: no supplementary root group" "^Groups:[[:space:]]*$(id -g nobody)?[[:space:]]*$" "$(grep '^Groups:' /proc/$SERVER_PID/status)"
   assert_eq "-u nobody: still stores background jobs (queue opened before the drop)" "" \
     "$(echo payload | gm -b -f dmn_q 2>&1)"

@@ -15,6 +15,7 @@
 # not root and no sudo).  KEEP_TMP=1 keeps the packages and logs.
 . "$(dirname "$0")/lib.sh"
 [ "$SERVER" = cogd ] || skip "cogd only"
+no_valgrind "packaging: builds the .deb packages and runs the installed cogd, not this build's"
 need gearman python3 dpkg-deb
 
 # ------------------------------------------------------------ the tools

@@ -8,6 +8,7 @@
 # contrib/quickstart soak runs it with many rounds (DURABLE_ROUNDS=30).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/queue_lib.sh"
+no_valgrind "kill -9 loops: a killed cogd leaves no valgrind report (t_queue_* and t_soak check the same paths under it)"
 [ "$SERVER" = cogd ] || skip "cogd only"
 need python3 redis-server redis-cli memcached
 

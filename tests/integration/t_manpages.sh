@@ -6,6 +6,7 @@
 # apart.
 . "$(dirname "$0")/lib.sh"
 [ "$SERVER" = cogd ] || skip "cogd only"
+no_valgrind "documentation: renders the man pages, cogd only prints --help"
 need groff
 
 DOCS=$top_srcdir/docs

@@ -336,7 +336,8 @@ from gearproto import *
 Conn().submit(b"slow", b"s1", b"s1", ptype=SUBMIT_JOB_BG)
 done()
 PY
-psql_q "BEGIN; LOCK TABLE slowq; SELECT pg_sleep(3); COMMIT" > /dev/null &
+# held long enough to outlast the submission below, even from a slow (valgrind) cogd
+psql_q "BEGIN; LOCK TABLE slowq; SELECT pg_sleep($(under_valgrind && echo 8 || echo 3)); COMMIT" > /dev/null &
 LOCKPID=$!
 # measure only once the lock is really held (psql may be slow to start)
 for _ in $(seq 100); do

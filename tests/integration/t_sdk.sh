@@ -7,6 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/queue_lib.sh"
 [ "$SERVER" = cogd ] || skip "cogd only"
+no_valgrind "packaging: make install and a third-party build" \
+  "(the real queue plugins run the same scenarios under valgrind)"
 CC=${CC:-cc}
 need make pkg-config "${CC%% *}"
 

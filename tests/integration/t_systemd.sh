@@ -8,6 +8,7 @@
 #    makes cogd write to a new file.
 . "$(dirname "$0")/lib.sh"
 [ "$SERVER" = cogd ] || skip "cogd only"
+no_valgrind "packaging: unit file, shipped config and logrotate, cogd only checks its config"
 need systemd-analyze
 
 UNIT=$top_srcdir/contrib/systemd/cogd.service
