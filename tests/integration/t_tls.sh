@@ -48,6 +48,26 @@ assert_match "--ssl-verify-client needs --ssl-ca-file" "needs --ssl-ca-file" "$o
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --check-args "${TLSOPTS[@]}" 2>&1)
 assert_eq "--check-args with good files: exit 0" 0 "$?"
 
+# --- a protocol plugin built for ABI 1.0 (no tls_context) that listens:
+# it runs without --ssl, and --ssl refuses to start it rather than let it
+# serve plaintext
+TP="$top_builddir/tests/plugins/.libs"
+if [ -f "$TP/testplug_oldminor.so" ]; then
+  OP=$(free_port)
+  out=$(timeout 20 "$COGD" --plugin-dir "$COGD_PLUGIN_DIR:$TP" -p 0 -L 127.0.0.1 -r oldminor \
+    --oldminor-listen "127.0.0.1:$OP" "${TLSOPTS[@]}" 2>&1)
+  assert_eq "--ssl with a listening plugin that knows no TLS: exit 1" 1 "$?"
+  assert_match "  ... and why" "protocol 'oldminor' does not support TLS" "$out"
+  SAVED_DIR=$COGD_PLUGIN_DIR
+  COGD_PLUGIN_DIR="$COGD_PLUGIN_DIR:$TP"
+  server_start -r oldminor --oldminor-listen "127.0.0.1:$OP"
+  assert_true "without --ssl the ABI 1.0 plugin runs and listens" port_open "$OP"
+  server_stop
+  COGD_PLUGIN_DIR=$SAVED_DIR
+else
+  fail "test plugin testplug_oldminor.so not built in $TP"
+fi
+
 # --- a TLS server with HTTPS and a plaintext admin listener
 HP=$(free_port)
 AP=$(free_port)
@@ -228,6 +248,27 @@ c = Conn(tls=tlsctx.ctx("client"))
 check("with a client certificate from the CA: served", True, c.echo_ok(b"cert"))
 done()
 PY
-server_stop
+# shut-down with TLS connections open (a worker, a client with a reply
+# unread, a peer mid-handshake): exit status 0, and no leak under the
+# sanitizer build
+cat > "$TMPD/hold.py" <<'PY'
+import socket, sys, time
+sys.path.insert(0, sys.argv[1])
+import tlsctx
+from gearproto import *
+w = Conn(tls=tlsctx.ctx("client"))
+w.send(CAN_DO, b"held")
+c = Conn(tls=tlsctx.ctx("client"))
+c.send(SUBMIT_JOB, b"held", b"", b"x")
+c.send(ECHO_REQ, b"unread")
+s = socket.create_connection(("127.0.0.1", PORT))
+open(sys.argv[2], "w").write("ready\n")
+time.sleep(30)
+PY
+PYTHONPATH="$TESTS_DIR" PORT=$PORT timeout 40 python3 "$TMPD/hold.py" "$TMPD" "$TMPD/held" &
+BG_PIDS+=($!)
+wait_until 10 test -s "$TMPD/held"
+sleep 0.5
+server_stop && ok "shut-down with TLS connections open: exit status 0"
 
 finish
