@@ -828,8 +828,10 @@ static void conn_free(conn_t *c)
   if (c->bev) {
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
     SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-    if (ssl && c->tls_up && !c->tls_err)
+    if (ssl && c->tls_up && !c->tls_err) {
       SSL_shutdown(ssl); /* best effort close_notify, non-blocking */
+      ERR_clear_error(); /* a failed write must not taint the next SSL call */
+    }
     bufferevent_free(c->bev); /* frees the SSL and closes the fd */
     c->in = c->out = NULL;
     c->fd = -1;

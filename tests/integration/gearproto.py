@@ -16,7 +16,6 @@ counts them.  Every read has a timeout.
 import os
 import select
 import socket
-import ssl
 import struct
 import sys
 import time
@@ -115,8 +114,10 @@ class Timeout(Exception):
     pass
 
 
-# An ssl.SSLContext: when set, every Conn speaks TLS (t_tls.sh).
+# An ssl.SSLContext: when set, every Conn speaks TLS (t_tls.sh).  ssl is
+# imported only then: it slows the start of every other test's helpers.
 TLS = None
+_DROPPED = (ConnectionResetError,)
 
 
 class Conn:
@@ -126,6 +127,9 @@ class Conn:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         tls = tls or TLS
         if tls is not None:
+            global _DROPPED
+            import ssl
+            _DROPPED = (ConnectionResetError, ssl.SSLError)
             self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
         self.buf = b""
         self.closed = False
@@ -154,7 +158,7 @@ class Conn:
                 continue
             try:
                 d = self.sock.recv(65536)
-            except (ConnectionResetError, ssl.SSLError):
+            except _DROPPED:
                 d = b""
             if not d:
                 self.closed = True
