@@ -125,7 +125,10 @@ except (Closed, Timeout, OSError):
 PY
   local sub=$!
   export TESTS_DIR
-  sleep 1.5
+  # Kill while the client is submitting: once it has jobs acknowledged (a
+  # loaded machine can take more than a second just to start python).
+  wait_until 20 test -s "$acked" || true
+  sleep 0.5
   kill -KILL "$SERVER_PID"
   wait "$SERVER_PID" 2>/dev/null
   SERVER_PID=
