@@ -117,8 +117,8 @@ static SSL_CTX *build(void)
     goto fail;
   }
   if (SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1) {
-    fail("--ssl-key %s: cannot use the private key (PEM, unencrypted, matching the certificate): %s", key,
-         ssl_reason(why, sizeof(why)));
+    fail("--ssl-key %s: cannot use the private key (PEM, unencrypted, matching the "
+         "certificate): %s", key, ssl_reason(why, sizeof(why)));
     goto fail;
   }
   if (SSL_CTX_check_private_key(c) != 1) {
