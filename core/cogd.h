@@ -142,6 +142,8 @@ struct cog_plugin_ref {
   void *handle;               /* lt_dlhandle                            */
   void *state;                /* plugin's state after init              */
   int initialised;
+  int listens;                /* it called host->listen or listen_sockets */
+  int tls_aware;              /* it asked for host->tls_context          */
   struct cog_plugin_ref *next;
 };
 typedef struct cog_plugin_ref cog_plugin_ref_t;
@@ -166,6 +168,17 @@ const char *cog_plugin_refusal(const char *name);
 /* -------------------------------------------------------------- host.c */
 extern const cog_host_t cog_host;
 extern cog_opts_t *cog_options;   /* the process's option registry */
+
+/* --------------------------------------------------------------- tls.c */
+/* With --ssl: build the TLS context from --ssl-certificate, --ssl-key and
+ * --ssl-ca-file (errors on stderr); COG_OK without --ssl.  A build without
+ * OpenSSL refuses --ssl with COG_EUNSUPPORTED. */
+int cog_tls_init(void);
+/* SIGHUP: read the files again; on failure (logged) the old context stays. */
+int cog_tls_reload(void);
+/* The SSL_CTX *, or NULL when TLS is off.  Owned here. */
+void *cog_tls_context(void);
+void cog_tls_free(void);
 
 /* ------------------------------------------------------------ engine.c */
 typedef struct cog_engine_cfg {

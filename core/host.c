@@ -29,6 +29,8 @@ static void *h_event_base(void) { return cog_loop_base(); }
 static int h_listen(cog_plugin_ref_t *self, const char *spec, cog_accept_fn fn, void *arg,
                     cog_listener_t **out)
 {
+  if (self)
+    self->listens = 1;
   return cog_listen(self ? self->name : "core", spec, fn, arg, out);
 }
 
@@ -56,12 +58,23 @@ static const char *h_version(void) { return COG_VERSION; }
 
 static int h_listen_sockets(cog_plugin_ref_t *self, const char *spec, int *fds, int max, int *n)
 {
+  if (self)
+    self->listens = 1;
   return cog_listen_sockets(self ? self->name : "core", spec, fds, max, n);
 }
 
 static int h_set_maxqueue(const char *name, size_t len, const int32_t max[COG_PRIO_COUNT])
 {
   return cog_engine_set_maxqueue(name, len, max);
+}
+
+/* Asking is how a plugin says it handles --ssl: main.c refuses to start a
+ * plugin that listens under --ssl without having asked. */
+static void *h_tls_context(cog_plugin_ref_t *self)
+{
+  if (self)
+    self->tls_aware = 1;
+  return cog_tls_context();
 }
 
 const cog_host_t cog_host = {
@@ -108,4 +121,5 @@ const cog_host_t cog_host = {
   .log_level = cog_log_get_level,
   .stats = cog_engine_stats,
   .listen_sockets = h_listen_sockets,
+  .tls_context = h_tls_context,
 };

@@ -65,6 +65,18 @@ static const cog_option_t core_options[] = {
   { "check-config", 0, COG_OPT_FLAG, NULL, NULL, "the same as --check-args" },
   { "config", 'c', COG_OPT_STRING, "FILE", NULL,
     "configuration file (default: " COG_SYSCONFDIR "/cogd/cogd.conf when it exists)" },
+  { "ssl", 0, COG_OPT_FLAG, NULL, NULL,
+    "TLS on the Gearman port(s) and the HTTP listener (needs --ssl-certificate)" },
+  { "ssl-certificate", 0, COG_OPT_STRING, "FILE", NULL,
+    "server certificate chain, PEM, leaf first (re-read on SIGHUP)" },
+  { "ssl-key", 0, COG_OPT_STRING, "FILE", NULL,
+    "private key, PEM, not encrypted (default: in --ssl-certificate; re-read on SIGHUP)" },
+  { "ssl-ca-file", 0, COG_OPT_STRING, "FILE", NULL,
+    "CA certificates, PEM, that client certificates are checked against (re-read on SIGHUP)" },
+  { "ssl-verify-client", 0, COG_OPT_FLAG, NULL, NULL,
+    "require a client certificate signed by a CA of --ssl-ca-file" },
+  { "ssl-handshake-timeout", 0, COG_OPT_INT, "SECONDS", "10",
+    "close a TLS connection whose handshake is not done within SECONDS" },
   { "maxqueue", 0, COG_OPT_LIST, "'FUNC MAX'", NULL,
     "queue limit of a function, or 'FUNC HIGH NORMAL LOW' (repeatable; reloaded on SIGHUP)" },
   { NULL, 0, 0, NULL, NULL, NULL }
@@ -148,7 +160,8 @@ static void apply_verbosity(void)
  * say which other changes need a restart.  The command line still wins. */
 static void reload_config(void)
 {
-  static const char *const live[] = { "verbose", "maxqueue", "admin-allow", NULL };
+  static const char *const live[] = { "verbose", "maxqueue", "admin-allow", "ssl-certificate",
+                                      "ssl-key", "ssl-ca-file", "ssl-verify-client", NULL };
   if (config_path == NULL)
     return;
   cog_conf_t *conf = cog_conf_read(config_path);
@@ -220,6 +233,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             "the configuration" : "");
     cog_log_reopen();
     reload_config();
+    /* Certificates are renewed in place: read them again even when their
+     * paths did not change (or there is no configuration file).  New
+     * connections get the new context. */
+    cog_tls_reload();
     break;
   default:
     break;
@@ -343,7 +360,7 @@ int main(int argc, char **argv)
   }
   apply_verbosity();
   static const char *const ints[] = { "backlog", "job-retries", "worker-wakeup", "threads",
-                                      "max-jobs", "max-job-bytes",
+                                      "max-jobs", "max-job-bytes", "ssl-handshake-timeout",
                                       "keepalive-idle", "keepalive-interval",
                                       "keepalive-count", "file-descriptors", NULL };
   for (int i = 0; ints[i]; i++) {
@@ -361,11 +378,16 @@ int main(int argc, char **argv)
     }
   }
   if (opt_int("job-retries") < 0 || opt_int("worker-wakeup") < 0 || opt_int("backlog") < 1 ||
-      opt_int("max-jobs") < 0 || opt_int("max-job-bytes") < 0) {
+      opt_int("max-jobs") < 0 || opt_int("max-job-bytes") < 0 ||
+      opt_int("ssl-handshake-timeout") < 1) {
     fprintf(stderr, "cogd: --job-retries, --worker-wakeup, --max-jobs and --max-job-bytes must be "
-            ">= 0, --backlog >= 1\n");
+            ">= 0, --backlog and --ssl-handshake-timeout >= 1\n");
     goto out;
   }
+  /* Certificates and keys are read now, as root, before -u drops
+   * privileges, and --check-args checks them too. */
+  if (cog_tls_init() != COG_OK)
+    goto out;
 
   /* Which plugins run: the binary protocol always, the admin protocol when
    * installed, the -r protocols, and the -q queue. */
@@ -472,6 +494,12 @@ int main(int argc, char **argv)
       cog_log(COG_LOG_FATAL, "protocol '%s' could not bind its listeners", selected[i]->name);
       goto stop;
     }
+    if (cog_tls_context() && selected[i]->listens && !selected[i]->tls_aware) {
+      cog_log(COG_LOG_FATAL, "protocol '%s' does not support TLS (it opened listeners without "
+              "asking for the TLS context): refusing to serve plaintext under --ssl",
+              selected[i]->name);
+      goto stop;
+    }
   }
   if (cog_engine_replay() != COG_OK)
     goto stop;
@@ -535,6 +563,7 @@ stop:
   cog_loop_free();
   cog_pidfile_remove();
 out:
+  cog_tls_free();
   free(config_path);
   cog_plugins_unload();
   cog_opts_free(cog_options);

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define COG_ABI_MAJOR 1
-#define COG_ABI_MINOR 0
+#define COG_ABI_MINOR 1
 
 /* True when a versioned struct (first field: its size) built by the other
  * side is long enough to hold member: how struct layers are read. */
@@ -427,6 +427,20 @@ typedef struct cog_host {
    * plugin (for libraries that accept by themselves, such as evhttp):
    * up to max fds in fds, *n set.  The fds are the plugin's to close. */
   int (*listen_sockets)(cog_plugin_ref_t *self, const char *spec, int *fds, int max, int *n);
+
+  /* -- TLS.  Added in ABI 1.1: check COG_OPS_HAS(host, cog_host_t,
+   * tls_context) (or host->abi_minor >= 1) before calling it.
+   * The server's TLS context, an OpenSSL SSL_CTX *, when --ssl is on;
+   * NULL when TLS is off.  Owned by the core: never free it, and do not
+   * change its settings.  Fetch it for each connection you accept and
+   * pass it to SSL_new() (which takes its own reference); do not keep it
+   * across loop turns, SIGHUP may replace it.  Calling this is how a
+   * protocol plugin declares that it handles --ssl: under --ssl the core
+   * refuses to start a protocol plugin that opened listeners without
+   * calling it (it would serve plaintext on a port meant for TLS).
+   * Opaque here so that plugins that do not use TLS need no OpenSSL
+   * headers. */
+  void *(*tls_context)(cog_plugin_ref_t *self);
 } cog_host_t;
 
 /* ------------------------------------------------------------------------

@@ -285,6 +285,12 @@ static int adm_bind(void *state)
   const char *specs = a->host->option(a->self, "admin-listen");
   if (specs == NULL || *specs == '\0')
     return COG_OK;
+  /* --ssl covers the Gearman and HTTP ports; the separate admin listener
+   * stays plaintext by design (bind it to loopback).  Asking for the TLS
+   * context is how this plugin tells the core it made that choice. */
+  if (COG_OPS_HAS(a->host, cog_host_t, tls_context) && a->host->tls_context(a->self))
+    LOG(a, COG_LOG_NOTICE, "--admin-listen %s stays plaintext under --ssl: keep it on loopback",
+        specs);
   char *copy = strdup(specs), *save = NULL;
   if (copy == NULL)
     return COG_ENOMEM;

@@ -4,7 +4,13 @@
  * Output is buffered per connection and written once per loop turn (the
  * flush is deferred to the end of the turn).  Replies keep the order of
  * the requests even when a submit waits for the persistent queue: while
- * an answer is pending, later output is held behind it. */
+ * an answer is pending, later output is held behind it.
+ *
+ * Under --ssl every connection is a libevent OpenSSL bufferevent instead
+ * of a raw fd with two events: its input and output evbuffers take the
+ * place of c->in and c->out, so the packet code is the same, and the
+ * bufferevent writes what the packet code adds.  The plaintext path keeps
+ * its raw events and evbuffer_read/evbuffer_write. */
 #include "packet.h"
 
 #include <cogd/plugin.h>
@@ -12,6 +18,13 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#ifdef HAVE_OPENSSL
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +51,13 @@ typedef struct conn {
   int fd;
   struct event *rev, *wev;
   struct evbuffer *in, *out;
+#ifdef HAVE_OPENSSL
+  struct bufferevent *bev;   /* TLS: owns fd, the SSL, and in/out       */
+  struct bufferevent *relay; /* TLS admin: our end of the socketpair    */
+  cog_timer_t *hs_timer;     /* handshake deadline                      */
+  uint8_t tls_up;            /* handshake done                          */
+  uint8_t tls_err;           /* TLS failed: no close_notify             */
+#endif
   cog_peer_t *peer;
   hold_t *holds, *holds_tail;
   uint64_t next_cookie;
@@ -61,12 +81,18 @@ struct bin {
   int exceptions_default;
   conn_t *conns;
   long nconns, max_conns;
+  int tls;                 /* --ssl: every connection is TLS           */
+  uint64_t hs_ms;          /* --ssl-handshake-timeout                  */
 };
 
 #define LOG(b, lvl, ...) (b)->host->log((b)->self, (lvl), __VA_ARGS__)
 
 static void conn_flush_cb(void *arg);
 static void conn_close_cb(void *arg);
+#ifdef HAVE_OPENSSL
+static void tls_check_output(conn_t *c);
+static int tls_relay_admin(conn_t *c, const void *prefix, size_t len);
+#endif
 
 /* ------------------------------------------------------------- output */
 
@@ -97,6 +123,12 @@ static void kill_conn(conn_t *c)
     event_del(c->rev);
   if (c->wev)
     event_del(c->wev);
+#ifdef HAVE_OPENSSL
+  if (c->bev)
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+  if (c->relay)
+    bufferevent_disable(c->relay, EV_READ | EV_WRITE);
+#endif
   if (c->b->host->defer(conn_close_cb, c) != COG_OK) {
     /* cannot defer: nothing else to do but leak rather than crash */
     LOG(c->b, COG_LOG_ERROR, "cannot schedule closing connection %d", c->fd);
@@ -192,6 +224,10 @@ static void fatal(conn_t *c, const char *code, const char *text)
   c->draining = 1;
   if (c->rev)
     event_del(c->rev);
+#ifdef HAVE_OPENSSL
+  if (c->bev)
+    bufferevent_disable(c->bev, EV_READ);
+#endif
   schedule_flush(c);
 }
 
@@ -206,8 +242,25 @@ static void arm_write(conn_t *c, int on)
   }
 }
 
+/* --max-output-buffer: a peer that does not read its replies is cut off. */
+static int over_limit(conn_t *c, size_t left)
+{
+  if (left <= c->b->max_output)
+    return 0;
+  LOG(c->b, COG_LOG_WARNING, "connection %d from %s: %zu bytes of replies unread, over the "
+      "limit of %zu: disconnecting it", c->fd, c->addr, left, c->b->max_output);
+  kill_conn(c);
+  return 1;
+}
+
 static void do_write(conn_t *c)
 {
+#ifdef HAVE_OPENSSL
+  if (c->bev) {
+    tls_check_output(c); /* the bufferevent writes by itself */
+    return;
+  }
+#endif
   while (evbuffer_get_length(c->out) > 0) {
     int n = evbuffer_write(c->out, c->fd);
     if (n < 0) {
@@ -221,12 +274,8 @@ static void do_write(conn_t *c)
       break;
   }
   size_t left = evbuffer_get_length(c->out);
-  if (left > c->b->max_output) {
-    LOG(c->b, COG_LOG_WARNING, "connection %d from %s: %zu bytes of replies unread, over the "
-        "limit of %zu: disconnecting it", c->fd, c->addr, left, c->b->max_output);
-    kill_conn(c);
+  if (over_limit(c, left))
     return;
-  }
   arm_write(c, left > 0);
   if (left == 0 && c->draining && c->holds == NULL)
     kill_conn(c);
@@ -659,15 +708,25 @@ static void handoff_admin(conn_t *c)
 {
   size_t len = evbuffer_get_length(c->in);
   unsigned char *prefix = evbuffer_pullup(c->in, -1);
-  event_del(c->rev);
+  if (c->rev)
+    event_del(c->rev);
   /* An admin connection is no Gearman endpoint: leave the engine now, so
    * that `workers` run on it does not list it. */
   if (c->peer) {
     c->b->host->peer_close(c->peer);
     c->peer = NULL;
   }
-  int rc = c->b->host->admin_handoff(c->fd, c->addr, prefix, len);
-  if (rc == COG_OK) {
+#ifdef HAVE_OPENSSL
+  /* The admin protocol reads a plain fd: it gets one end of a socketpair
+   * and this connection relays between it and the TLS stream. */
+  if (c->bev) {
+    if (tls_relay_admin(c, prefix, len) == COG_OK) {
+      evbuffer_drain(c->in, len);
+      return;
+    }
+  } else
+#endif
+  if (c->b->host->admin_handoff(c->fd, c->addr, prefix, len) == COG_OK) {
     c->fd = -1; /* now the admin protocol's */
     kill_conn(c);
     return;
@@ -776,6 +835,25 @@ static void conn_free(conn_t *c)
   if (c->peer)
     c->b->host->peer_close(c->peer);
   c->peer = NULL;
+#ifdef HAVE_OPENSSL
+  if (c->hs_timer)
+    c->b->host->timer_cancel(c->hs_timer);
+  if (c->relay) {
+    bufferevent_setcb(c->relay, NULL, NULL, NULL, NULL);
+    bufferevent_free(c->relay); /* the admin side sees EOF */
+  }
+  if (c->bev) {
+    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (ssl && c->tls_up && !c->tls_err) {
+      SSL_shutdown(ssl); /* best effort close_notify, non-blocking */
+      ERR_clear_error(); /* a failed write must not taint the next SSL call */
+    }
+    bufferevent_free(c->bev); /* frees the SSL and closes the fd */
+    c->in = c->out = NULL;
+    c->fd = -1;
+  }
+#endif
   if (c->rev)
     event_free(c->rev);
   if (c->wev)
@@ -802,6 +880,202 @@ static void conn_close_cb(void *arg)
   conn_free(arg);
 }
 
+static void link_conn(bin_t *b, conn_t *c)
+{
+  c->next = b->conns;
+  if (b->conns)
+    b->conns->prev = c;
+  b->conns = c;
+  b->nconns++;
+}
+
+#ifdef HAVE_OPENSSL
+/* ------------------------------------------------------------------ TLS */
+
+/* Why OpenSSL (or the socket) gave up, for the one log line. */
+static const char *tls_reason(conn_t *c, char *buf, size_t len)
+{
+  unsigned long e, first = 0;
+  /* libevent also queues bare SSL_get_error codes (library 0): skip them */
+  while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
+    if (first == 0 && ERR_GET_LIB(e) != 0)
+      first = e;
+  if (first) {
+    ERR_error_string_n(first, buf, len);
+  } else {
+    int err = EVUTIL_SOCKET_ERROR();
+    snprintf(buf, len, "%s", err ? evutil_socket_error_to_string(err) : "connection closed");
+  }
+  return buf;
+}
+
+static void tls_check_output(conn_t *c)
+{
+  size_t left = evbuffer_get_length(c->out);
+  if (over_limit(c, left))
+    return;
+  if (left == 0 && c->draining && c->holds == NULL)
+    kill_conn(c);
+}
+
+static void relay_read_cb(struct bufferevent *r, void *arg)
+{
+  conn_t *c = arg;
+  evbuffer_add_buffer(c->out, bufferevent_get_input(r));
+  tls_check_output(c);
+}
+
+/* The admin side got everything the client sent before its EOF: pass
+ * the EOF on, the admin protocol answers and closes its end. */
+static void relay_write_cb(struct bufferevent *r, void *arg)
+{
+  conn_t *c = arg;
+  if (c->draining)
+    shutdown(bufferevent_getfd(r), SHUT_WR);
+}
+
+/* The admin protocol closed its end: finish sending, then close. */
+static void relay_event_cb(struct bufferevent *r, short what, void *arg)
+{
+  (void)what;
+  conn_t *c = arg;
+  bufferevent_disable(r, EV_READ);
+  c->draining = 1;
+  bufferevent_disable(c->bev, EV_READ);
+  tls_check_output(c);
+}
+
+static int tls_relay_admin(conn_t *c, const void *prefix, size_t len)
+{
+  evutil_socket_t sv[2];
+  if (evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+    LOG(c->b, COG_LOG_ERROR, "connection %d from %s: socketpair for the admin protocol: %s",
+        c->fd, c->addr, strerror(errno));
+    return COG_ERROR;
+  }
+  evutil_make_socket_nonblocking(sv[0]);
+  evutil_make_socket_nonblocking(sv[1]);
+  evutil_make_socket_closeonexec(sv[0]);
+  evutil_make_socket_closeonexec(sv[1]);
+  c->relay = bufferevent_socket_new(c->b->host->event_base(), sv[0], BEV_OPT_CLOSE_ON_FREE);
+  if (c->relay == NULL) {
+    evutil_closesocket(sv[0]);
+    evutil_closesocket(sv[1]);
+    return COG_ENOMEM;
+  }
+  if (c->b->host->admin_handoff(sv[1], c->addr, prefix, len) != COG_OK) {
+    evutil_closesocket(sv[1]);
+    bufferevent_free(c->relay);
+    c->relay = NULL;
+    return COG_ENOTFOUND;
+  }
+  bufferevent_setcb(c->relay, relay_read_cb, relay_write_cb, relay_event_cb, c);
+  bufferevent_enable(c->relay, EV_READ | EV_WRITE);
+  return COG_OK;
+}
+
+static void tls_read_cb(struct bufferevent *bev, void *arg)
+{
+  (void)bev;
+  conn_t *c = arg;
+  if (c->relay)
+    evbuffer_add_buffer(bufferevent_get_output(c->relay), c->in);
+  else
+    process(c);
+}
+
+static void tls_write_cb(struct bufferevent *bev, void *arg)
+{
+  (void)bev;
+  tls_check_output(arg);
+}
+
+static void tls_handshake_timeout(void *arg)
+{
+  conn_t *c = arg;
+  c->hs_timer = NULL;
+  LOG(c->b, COG_LOG_INFO, "connection %d from %s: no TLS handshake within %llu s: closing",
+      c->fd, c->addr, (unsigned long long)(c->b->hs_ms / 1000));
+  kill_conn(c);
+}
+
+static void tls_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+  conn_t *c = arg;
+  bin_t *b = c->b;
+  char why[256];
+  if (what & BEV_EVENT_CONNECTED) {
+    if (c->hs_timer) {
+      b->host->timer_cancel(c->hs_timer);
+      c->hs_timer = NULL;
+    }
+    c->tls_up = 1;
+    /* An engine endpoint only once the peer has proved it speaks TLS. */
+    cog_peer_info_t info = { c->fd, c->addr, "binary" };
+    c->peer = b->host->peer_open(&peer_ops, c, &info);
+    if (c->peer == NULL) {
+      LOG(b, COG_LOG_ERROR, "cannot set up a connection from %s: closing it", c->addr);
+      kill_conn(c);
+      return;
+    }
+    if (b->host->log_enabled(COG_LOG_DEBUG)) {
+      SSL *ssl = bufferevent_openssl_get_ssl(bev);
+      LOG(b, COG_LOG_DEBUG, "connection %d from %s: %s, %s", c->fd, c->addr,
+          SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+    }
+    return;
+  }
+  if (what & BEV_EVENT_ERROR) {
+    c->tls_err = 1;
+    LOG(b, COG_LOG_INFO, "connection %d from %s: %s: %s; closing", c->fd, c->addr,
+        c->tls_up ? "TLS error" : "TLS handshake failed", tls_reason(c, why, sizeof(why)));
+    kill_conn(c);
+    return;
+  }
+  if (what & BEV_EVENT_EOF) {
+    if (!c->tls_up) {
+      LOG(b, COG_LOG_INFO, "connection %d from %s: closed during the TLS handshake", c->fd,
+          c->addr);
+      kill_conn(c);
+      return;
+    }
+    c->draining = 1;
+    bufferevent_disable(bev, EV_READ);
+    if (c->relay && evbuffer_get_length(bufferevent_get_output(c->relay)) == 0)
+      shutdown(bufferevent_getfd(c->relay), SHUT_WR);
+    if (c->relay == NULL)
+      schedule_flush(c);
+  }
+}
+
+static void tls_accept(bin_t *b, conn_t *c)
+{
+  link_conn(b, c);
+  SSL_CTX *ctx = b->host->tls_context(b->self);
+  SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+  if (ssl)
+    c->bev = bufferevent_openssl_socket_new(b->host->event_base(), c->fd, ssl,
+                                            BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+  if (c->bev == NULL) {
+    SSL_free(ssl);
+    LOG(b, COG_LOG_ERROR, "cannot set up a TLS connection from %s: closing it", c->addr);
+    conn_free(c);
+    return;
+  }
+  /* Gearman packets carry their own length: a peer that closes without
+   * close_notify (many clients do) cannot truncate one unnoticed. */
+  bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+  c->in = bufferevent_get_input(c->bev);
+  c->out = bufferevent_get_output(c->bev);
+  bufferevent_setcb(c->bev, tls_read_cb, tls_write_cb, tls_event_cb, c);
+  c->hs_timer = b->host->timer_add(b->hs_ms, tls_handshake_timeout, c);
+  if (c->hs_timer == NULL || bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0) {
+    LOG(b, COG_LOG_ERROR, "cannot set up a TLS connection from %s: closing it", c->addr);
+    conn_free(c);
+  }
+}
+#endif
+
 /* Over --max-connections: one ERROR packet, best effort, then close, so a
  * client sees why instead of a silent reset. */
 static void refuse(bin_t *b, int fd, const char *address)
@@ -811,8 +1085,10 @@ static void refuse(bin_t *b, int fd, const char *address)
   bp_encode_header(pkt, BP_ERROR, (uint32_t)(sizeof(code) + sizeof(text) - 1));
   memcpy(pkt + BP_HEADER, code, sizeof(code));
   memcpy(pkt + BP_HEADER + sizeof(code), text, sizeof(text) - 1);
-  ssize_t n = write(fd, pkt, sizeof(pkt) - 1);
-  (void)n;
+  if (!b->tls) { /* a TLS client would read this as garbage */
+    ssize_t n = write(fd, pkt, sizeof(pkt) - 1);
+    (void)n;
+  }
   close(fd);
   static uint64_t last;
   uint64_t now = b->host->now_ms();
@@ -839,6 +1115,12 @@ static void on_accept(void *arg, int fd, const char *address)
   c->fd = fd;
   c->exceptions = (uint8_t)b->exceptions_default;
   snprintf(c->addr, sizeof(c->addr), "%s", address);
+#ifdef HAVE_OPENSSL
+  if (b->tls) {
+    tls_accept(b, c);
+    return;
+  }
+#endif
   struct event_base *base = b->host->event_base();
   c->in = evbuffer_new();
   c->out = evbuffer_new();
@@ -847,11 +1129,7 @@ static void on_accept(void *arg, int fd, const char *address)
   cog_peer_info_t info = { fd, address, "binary" };
   if (c->in && c->out && c->rev && c->wev)
     c->peer = b->host->peer_open(&peer_ops, c, &info);
-  c->next = b->conns;
-  if (b->conns)
-    b->conns->prev = c;
-  b->conns = c;
-  b->nconns++;
+  link_conn(b, c);
   if (c->peer == NULL || event_add(c->rev, NULL) != 0) {
     LOG(b, COG_LOG_ERROR, "cannot set up a connection from %s: closing it", address);
     conn_free(c);
@@ -906,6 +1184,13 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   }
   const char *ex = host->option(self, "exceptions");
   b->exceptions_default = ex && strcmp(ex, "0") != 0;
+#ifdef HAVE_OPENSSL
+  /* Asking also tells the core that this plugin handles --ssl. */
+  if (COG_OPS_HAS(host, cog_host_t, tls_context) && host->tls_context(self)) {
+    b->tls = 1;
+    b->hs_ms = (uint64_t)opt_ll(b, "ssl-handshake-timeout", 10) * 1000;
+  }
+#endif
   *state = b;
   return COG_OK;
 }
@@ -970,8 +1255,8 @@ static void bin_fini(void *state)
     b->host->listener_free(b->listeners[i]);
   while (b->conns) {
     conn_t *c = b->conns;
-    if (!c->dead)
-      do_write(c); /* best effort: last replies */
+    if (!c->dead && c->rev)
+      do_write(c); /* best effort: last replies (plaintext) */
     conn_free(c);
   }
   free(b);

@@ -16,6 +16,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#ifdef HAVE_OPENSSL
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -54,6 +58,7 @@ struct http {
   size_t max_response;
   double max_timeout;
   hreq_t *reqs;
+  int tls;                 /* --ssl: HTTPS only */
 };
 
 #define LOG(h, lvl, ...) (h)->host->log((h)->self, (lvl), __VA_ARGS__)
@@ -392,9 +397,50 @@ static void serve_view(http_t *h, struct evhttp_request *req, hr_view_t which,
   evbuffer_free(b);
 }
 
+#ifdef HAVE_OPENSSL
+/* evhttp asks for each accepted connection's bufferevent: a TLS one.
+ * The handshake shares --http-idle-timeout with the request. */
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+  http_t *h = arg;
+  SSL_CTX *ctx = h->host->tls_context(h->self);
+  SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+  struct bufferevent *bev = NULL;
+  if (ssl)
+    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+  if (bev == NULL) {
+    SSL_free(ssl);
+    /* evhttp then falls back to a plain bufferevent: on_request refuses
+     * to serve it. */
+    LOG(h, COG_LOG_ERROR, "cannot set up a TLS connection (out of memory?)");
+    return NULL;
+  }
+  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  return bev;
+}
+
+/* Never answer a request that did not arrive over TLS under --ssl. */
+static int not_tls(http_t *h, struct evhttp_request *req)
+{
+  if (!h->tls)
+    return 0;
+  struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+  struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+  if (bev && bufferevent_openssl_get_ssl(bev))
+    return 0;
+  evhttp_connection_free(evcon);
+  return 1;
+}
+#endif
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
   http_t *h = arg;
+#ifdef HAVE_OPENSSL
+  if (not_tls(h, req))
+    return;
+#endif
   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
   if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD && cmd != EVHTTP_REQ_POST &&
       cmd != EVHTTP_REQ_PUT) {
@@ -486,6 +532,13 @@ static int http_init(const cog_host_t *host, cog_plugin_ref_t *self, void **stat
                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                          EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
   evhttp_set_gencb(h->evh, on_request, h);
+#ifdef HAVE_OPENSSL
+  /* Asking also tells the core that this plugin handles --ssl. */
+  if (COG_OPS_HAS(host, cog_host_t, tls_context) && host->tls_context(self)) {
+    h->tls = 1;
+    evhttp_set_bevcb(h->evh, tls_bev, h);
+  }
+#endif
   *state = h;
   return COG_OK;
 }

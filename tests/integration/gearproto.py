@@ -114,11 +114,23 @@ class Timeout(Exception):
     pass
 
 
+# An ssl.SSLContext: when set, every Conn speaks TLS (t_tls.sh).  ssl is
+# imported only then: it slows the start of every other test's helpers.
+TLS = None
+_DROPPED = (ConnectionResetError,)
+
+
 class Conn:
-    def __init__(self, port=None, timeout=10.0):
+    def __init__(self, port=None, timeout=10.0, tls=None):
         self.port = port or PORT
         self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        tls = tls or TLS
+        if tls is not None:
+            global _DROPPED
+            import ssl
+            _DROPPED = (ConnectionResetError, ssl.SSLError)
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
         self.buf = b""
         self.closed = False
 
@@ -139,12 +151,14 @@ class Conn:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise Timeout()
-            r, _, _ = select.select([self.sock], [], [], left)
-            if not r:
+            # TLS: decrypted bytes may wait in the SSL object, unseen by select
+            pending = self.sock.pending() if hasattr(self.sock, "pending") else 0
+            r, _, _ = select.select([self.sock], [], [], 0 if pending else left)
+            if not r and not pending:
                 continue
             try:
                 d = self.sock.recv(65536)
-            except ConnectionResetError:
+            except _DROPPED:
                 d = b""
             if not d:
                 self.closed = True

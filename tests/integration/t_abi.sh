@@ -24,6 +24,10 @@ out=$("$COGD" --plugin-dir "$DIRS" -q nocallbacks --check-args 2>&1); rc=$?
 assert_eq "-q nocallbacks exits 1" 1 "$rc"
 assert_match "missing callbacks named" "needs enqueue, done, commit and replay" "$out"
 
+out=$("$COGD" --plugin-dir "$DIRS" -r oldminor --check-args 2>&1); rc=$?
+assert_eq "-r oldminor (built for ABI 1.0) is accepted" 0 "$rc"
+assert_match "  ... and selected" "# protocols: .*oldminor" "$out"
+
 out=$("$COGD" --plugin-dir "$DIRS" -q nosuch --check-args 2>&1); rc=$?
 assert_eq "-q nosuch exits 1" 1 "$rc"
 assert_match "unknown queue lists installed ones" "unknown queue type 'nosuch'; installed: .*testfile" "$out"

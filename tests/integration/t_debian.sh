@@ -115,11 +115,13 @@ for f in /usr/include/cogd/plugin.h "/usr/lib/$MULTIARCH/pkgconfig/cogd-plugin.p
   assert_line "cogd-dev has $f" "$f" "$dev_files"
 done
 
-# Depends: cogd only the libraries it links (libc, libevent, libltdl); each
-# queue package cogd of the same version, and one library besides those.
-assert_eq "cogd depends on libc, libevent and libltdl only" \
-  "libc6 libevent libltdl" \
-  "$(dep_names cogd | sed -E 's/^libevent-.*/libevent/; s/^libltdl[0-9]+$/libltdl/' | paste -sd' ' -)"
+# Depends: cogd only the libraries it links (libc, libevent and its OpenSSL
+# part, libltdl, libssl for --ssl); each queue package cogd of the same
+# version, and one library besides those.
+assert_eq "cogd depends on libc, libevent, libevent-openssl, libltdl and libssl only" \
+  "libc6 libevent libevent-openssl libltdl libssl" \
+  "$(dep_names cogd | sed -E 's/^libevent-openssl-.*/libevent-openssl/; s/^libevent-[0-9].*/libevent/;
+      s/^libltdl[0-9]+$/libltdl/; s/^libssl[0-9.]+$/libssl/' | paste -sd' ' -)"
 assert_eq "cogd provides cogd-abi-N" \
   "cogd-abi-$(awk '/^#define[ \t]+COG_ABI_MAJOR[ \t]/ { print $3 }' "$top_srcdir/include/cogd/plugin.h")" \
   "$(dpkg-deb -f "$(deb cogd)" Provides)"

@@ -81,6 +81,21 @@ START_TEST(accepts_good_plugin)
 }
 END_TEST
 
+/* ABI minors only add: a plugin built for 1.0 loads into any 1.x core. */
+START_TEST(accepts_older_minor)
+{
+  cog_plugin_ref_t *p = load("testplug_oldminor.so");
+  ck_assert_msg(p != NULL, "refused: %s", err);
+  ck_assert_str_eq(p->name, "oldminor");
+  ck_assert_int_eq(p->desc->abi_minor, 0);
+  ck_assert_int_eq(p->desc->kind, COG_PLUGIN_PROTOCOL);
+  lt_dlclose(p->handle);
+  free(p->path);
+  free(p->name);
+  free(p);
+}
+END_TEST
+
 START_TEST(scan_keeps_good_skips_bad)
 {
   cog_log_set_level(COG_LOG_FATAL);
@@ -90,13 +105,14 @@ START_TEST(scan_keeps_good_skips_bad)
   ck_assert_ptr_null(cog_plugin_find(COG_PLUGIN_QUEUE, "badmajor"));
   ck_assert_ptr_null(cog_plugin_find(COG_PLUGIN_QUEUE, "nocallbacks"));
   ck_assert_ptr_null(cog_plugin_find(COG_PLUGIN_PROTOCOL, "testfile"));
+  ck_assert_ptr_nonnull(cog_plugin_find(COG_PLUGIN_PROTOCOL, "oldminor"));
   ck_assert_str_eq(cog_plugin_names(COG_PLUGIN_QUEUE), "testfile");
   /* Scanning again does not load the same name twice. */
   cog_plugins_scan(TESTPLUG_DIR);
   int n = 0;
   for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next)
     n++;
-  ck_assert_int_eq(n, 1);
+  ck_assert_int_eq(n, 2); /* testfile and oldminor */
   cog_plugins_unload();
   ck_assert_ptr_null(cog_plugins_list());
 }
@@ -117,6 +133,7 @@ static Suite *suite(void)
   tcase_add_test(tc, refuses_missing_callbacks);
   tcase_add_test(tc, refuses_missing_file_and_non_plugins);
   tcase_add_test(tc, accepts_good_plugin);
+  tcase_add_test(tc, accepts_older_minor);
   tcase_add_test(tc, scan_keeps_good_skips_bad);
   suite_add_tcase(s, tc);
   return s;
