@@ -287,6 +287,18 @@ wait_until() {
   "$@"
 }
 
+# wait_for SECONDS 'CONDITION': like wait_until, for a shell condition
+# that must be evaluated afresh each time (command substitutions inside
+# single quotes: wait_until's arguments are expanded once, at the call).
+wait_for() {
+  local t=$1 i
+  for i in $(seq $((t * 10))); do
+    if eval "$2"; then return 0; fi
+    sleep 0.1
+  done
+  eval "$2"
+}
+
 # line_count FILE: number of lines in FILE, 0 if it does not exist
 line_count() {
   if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi

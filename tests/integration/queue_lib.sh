@@ -128,7 +128,7 @@ PY
   # Kill under load: once a few hundred jobs are acknowledged (not after a
   # fixed time, which a loaded machine or valgrind may spend starting up),
   # and a moment later, so submissions are in flight.
-  wait_until $((30 * SLOW)) test "$(line_count "$acked")" -ge 300
+  wait_for $((30 * SLOW)) '[ "$(line_count "$acked")" -ge 300 ]'
   sleep 0.3
   kill -KILL "$SERVER_PID"
   wait "$SERVER_PID" 2>/dev/null

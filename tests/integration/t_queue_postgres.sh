@@ -284,7 +284,7 @@ assert_eq "outage: one 'lost' and one 'reconnected' line" "1 1" \
 
 # A clean stop of PostgreSQL while idle: the same, once more.
 pg_stop
-wait_until 5 test "$(count_log 'lost the connection to PostgreSQL')" = 2
+wait_for 5 '[ "$(count_log "lost the connection to PostgreSQL")" = 2 ]'
 py_check "outage 2: refused while stopped" <<'PY'
 from gearproto import *
 c = Conn()
@@ -294,7 +294,7 @@ check("refused", ERROR, t)
 done()
 PY
 pg_start
-wait_until 20 test "$(count_log 'reconnected to PostgreSQL')" = 2
+wait_for 20 '[ "$(count_log "reconnected to PostgreSQL")" = 2 ]'
 assert_eq "outage 2: two state changes each way" "2 2" \
   "$(count_log 'lost the connection to PostgreSQL') $(count_log 'reconnected to PostgreSQL')"
 assert_true "cogd survived both outages" server_alive
@@ -345,7 +345,7 @@ mkfifo "$TMPD/lockfifo"
 LOCKPID=$!
 exec 7> "$TMPD/lockfifo"
 echo "BEGIN; LOCK TABLE slowq;" >&7
-wait_until 30 test "$(psql_q "SELECT count(*) FROM pg_locks WHERE relation = 'slowq'::regclass AND granted AND mode = 'AccessExclusiveLock'")" = 1
+wait_for 30 '[ "$(psql_q "SELECT count(*) FROM pg_locks WHERE relation = '"'slowq'"'::regclass AND granted AND mode = '"'AccessExclusiveLock'"'")" = 1 ]'
 py_check "slow database: foreground traffic flows" <<'PY'
 import os, time
 from gearproto import *

@@ -279,7 +279,7 @@ while time.monotonic() < end and not (errs and after >= 200):
 print("errors %d, acknowledged after the last error %d" % (errs, after))
 PY
 sub=$!
-wait_until 30 test "$(line_count "$acked")" -ge 100   # submitting, not starting
+wait_for 30 '[ "$(line_count "$acked")" -ge 100 ]'   # submitting, not starting
 redis_kill
 sleep 1
 redis_restart
