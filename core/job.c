@@ -305,17 +305,30 @@ void cog_job_make_ready(cog_job_t *j)
     return;
   }
   j->state = COG_JOB_QUEUED;
-  cog_list_push_tail(&j->fn->queue[j->prio], &j->qlink);
-  j->fn->nqueued[j->prio]++;
-  cog_fn_wake(j->fn);
+  cog_fn_t *fn = j->fn;
+  if (fn->nqueued[j->prio]++ == 0) {
+    cog_list_push_tail(&cog_E.ready[j->prio], &fn->rlink[j->prio]);
+    cog_E.nready[j->prio]++;
+  }
+  cog_list_push_tail(&fn->queue[j->prio], &j->qlink);
+  cog_fn_wake(fn);
+}
+
+void cog_job_dequeue(cog_job_t *j)
+{
+  cog_fn_t *fn = j->fn;
+  cog_list_remove(&j->qlink);
+  if (--fn->nqueued[j->prio] == 0) {
+    cog_list_remove(&fn->rlink[j->prio]);
+    cog_E.nready[j->prio]--;
+  }
 }
 
 void cog_job_unqueue(cog_job_t *j)
 {
   switch (j->state) {
   case COG_JOB_QUEUED:
-    cog_list_remove(&j->qlink);
-    j->fn->nqueued[j->prio]--;
+    cog_job_dequeue(j);
     break;
   case COG_JOB_WAITING:
     cog_heap_remove(j);
