@@ -380,9 +380,11 @@ static cog_ability_t *find_ability(cog_peer_t *p, const char *name, size_t len)
  * with work at prio, whichever list is shorter, so a grab costs
  * O(min(abilities, busy functions)); both walks find the same ability
  * (the smallest turn).  `any`: the first found will do. */
-static cog_ability_t *next_ability(const cog_peer_t *p, int prio, int any)
+static inline cog_ability_t *next_ability(const cog_peer_t *p, int prio, int any)
 {
   const cog_link_t *l;
+  if (cog_E.nready[prio] == 0)
+    return NULL;
   if (p->nabilities <= cog_E.nready[prio]) {
     for (l = p->abilities.next; l != &p->abilities; l = l->next) {
       cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);

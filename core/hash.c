@@ -99,7 +99,7 @@ int cog_hash_insert(cog_hash_t *h, cog_hnode_t *n, uint64_t hash)
   return rc;
 }
 
-static int unlink_from(cog_hnode_t **pp, cog_hnode_t *n)
+static inline int unlink_from(cog_hnode_t **pp, cog_hnode_t *n)
 {
   for (; *pp; pp = &(*pp)->next) {
     if (*pp == n) {
@@ -115,13 +115,15 @@ void cog_hash_remove(cog_hash_t *h, cog_hnode_t *n)
 {
   if (h->nbuckets == 0)
     return;
-  cog_hnode_t **ob = old_bucket(h, n->hash);
-  if (unlink_from(&h->buckets[n->hash & (h->nbuckets - 1)], n) || (ob && unlink_from(ob, n)))
+  cog_hnode_t **ob;
+  if (unlink_from(&h->buckets[n->hash & (h->nbuckets - 1)], n) ||
+      ((ob = old_bucket(h, n->hash)) != NULL && unlink_from(ob, n)))
     h->count--;
 }
 
-static cog_hnode_t *chain_find(cog_hnode_t *e, uint64_t hash,
-                               int (*match)(const cog_hnode_t *, const void *), const void *key)
+static inline cog_hnode_t *chain_find(cog_hnode_t *e, uint64_t hash,
+                                      int (*match)(const cog_hnode_t *, const void *),
+                                      const void *key)
 {
   for (; e; e = e->next)
     if (e->hash == hash && match(e, key))
@@ -135,8 +137,10 @@ cog_hnode_t *cog_hash_find(const cog_hash_t *h, uint64_t hash,
   if (h->nbuckets == 0)
     return NULL;
   cog_hnode_t *e = chain_find(h->buckets[hash & (h->nbuckets - 1)], hash, match, key);
-  cog_hnode_t **ob = old_bucket(h, hash);
-  return e || ob == NULL ? e : chain_find(*ob, hash, match, key);
+  cog_hnode_t **ob;
+  if (e || (ob = old_bucket(h, hash)) == NULL)
+    return e;
+  return chain_find(*ob, hash, match, key);
 }
 
 static void foreach_in(cog_hnode_t **b, size_t from, size_t to,
