@@ -41,6 +41,9 @@ int cog_engine_init(const cog_engine_cfg_t *cfg)
   cog_hash_init(&cog_E.functions);
   cog_hash_init(&cog_E.jobs);
   cog_hash_init(&cog_E.uniques);
+  cog_hash_init(&cog_E.abilities);
+  for (int i = 0; i < COG_PRIO_COUNT; i++)
+    cog_list_init(&cog_E.ready[i]);
   cog_list_init(&cog_E.peers);
   cog_list_init(&cog_E.inflight);
   /* Handle numbers start at the start-up time in microseconds, so they
@@ -85,6 +88,7 @@ void cog_engine_free(void)
   cog_hash_foreach(&cog_E.jobs, job_free_cb, NULL);
   cog_hash_free(&cog_E.jobs);
   cog_hash_free(&cog_E.uniques);
+  cog_hash_free(&cog_E.abilities);
   cog_fn_free_all();
   free(cog_E.heap);
   memset(&cog_E, 0, sizeof(cog_E));
@@ -145,6 +149,7 @@ cog_peer_t *cog_peer_open(const cog_peer_ops_t *ops, void *ctx, const cog_peer_i
   cog_list_init(&p->running);
   cog_list_init(&p->listening);
   cog_list_init(&p->acks);
+  cog_list_init(&p->unslept);
   p->fd = info ? info->fd : -1;
   snprintf(p->protocol, sizeof(p->protocol), "%s", info && info->protocol ? info->protocol : "-");
   p->address = strdup(info && info->address ? info->address : "-");
@@ -160,12 +165,10 @@ cog_peer_t *cog_peer_open(const cog_peer_ops_t *ops, void *ctx, const cog_peer_i
 
 static void ability_free(cog_ability_t *a)
 {
+  cog_hash_remove(&cog_E.abilities, &a->hnode);
   cog_list_remove(&a->plink);
   cog_list_remove(&a->flink);
-  if (cog_linked(&a->slink)) {
-    cog_list_remove(&a->slink);
-    a->fn->nsleeping--;
-  }
+  cog_list_remove(&a->slink);
   a->fn->nworkers--;
   a->peer->nabilities--;
   free(a);
@@ -342,15 +345,64 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
 
 /* ----------------------------------------------------------- workers */
 
+struct akey {
+  const cog_peer_t *peer;
+  const cog_fn_t *fn;
+};
+
+static uint64_t ability_hash(const cog_peer_t *p, const cog_fn_t *fn)
+{
+  return cog_hash_u64((uint64_t)(uintptr_t)p * UINT64_C(0x9e3779b97f4a7c15) ^ (uintptr_t)fn);
+}
+
+static int ability_match(const cog_hnode_t *n, const void *k)
+{
+  const cog_ability_t *a = cog_container_of(n, cog_ability_t, hnode);
+  const struct akey *key = k;
+  return a->peer == key->peer && a->fn == key->fn;
+}
+
+static cog_ability_t *ability_of(const cog_peer_t *p, const cog_fn_t *fn)
+{
+  struct akey k = { p, fn };
+  cog_hnode_t *n = cog_hash_find(&cog_E.abilities, ability_hash(p, fn), ability_match, &k);
+  return n ? cog_container_of(n, cog_ability_t, hnode) : NULL;
+}
+
 static cog_ability_t *find_ability(cog_peer_t *p, const char *name, size_t len)
 {
-  cog_link_t *l;
-  for (l = p->abilities.next; l != &p->abilities; l = l->next) {
-    cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
-    if (a->fn->name_len == len && memcmp(a->fn->name, name, len) == 0)
-      return a;
+  cog_fn_t *fn = cog_fn_find(name, len);
+  return fn ? ability_of(p, fn) : NULL;
+}
+
+/* The worker's first ability, in its round-robin order, whose function has
+ * runnable jobs at prio.  It walks the worker's abilities or the functions
+ * with work at prio, whichever list is shorter, so a grab costs
+ * O(min(abilities, busy functions)); both walks find the same ability
+ * (the smallest turn).  `any`: the first found will do. */
+static inline cog_ability_t *next_ability(const cog_peer_t *p, int prio, int any)
+{
+  const cog_link_t *l;
+  if (cog_E.nready[prio] == 0)
+    return NULL;
+  if (p->nabilities <= cog_E.nready[prio]) {
+    for (l = p->abilities.next; l != &p->abilities; l = l->next) {
+      cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
+      if (a->fn->nqueued[prio])
+        return a;
+    }
+    return NULL;
   }
-  return NULL;
+  cog_ability_t *best = NULL;
+  for (l = cog_E.ready[prio].next; l != &cog_E.ready[prio]; l = l->next) {
+    cog_ability_t *a = ability_of(p, cog_fn_of_rlink((cog_link_t *)l, prio));
+    if (a && (best == NULL || a->turn < best->turn)) {
+      best = a;
+      if (any)
+        break;
+    }
+  }
+  return best;
 }
 
 int cog_can_do(cog_peer_t *p, const char *name, size_t len, uint32_t timeout_ms)
@@ -370,20 +422,22 @@ int cog_can_do(cog_peer_t *p, const char *name, size_t len, uint32_t timeout_ms)
   a->fn = fn;
   a->peer = p;
   a->timeout_ms = timeout_ms;
-  cog_list_init(&a->slink);
+  if (cog_hash_insert(&cog_E.abilities, &a->hnode, ability_hash(p, fn)) != 0 &&
+      cog_E.abilities.nbuckets == 0) {
+    free(a);
+    return COG_ENOMEM;
+  }
+  a->turn = ++p->turns;
   cog_list_push_tail(&p->abilities, &a->plink);
   cog_list_push_tail(&fn->workers, &a->flink);
+  cog_list_push_tail(p->sleeping ? &fn->sleepers : &p->unslept, &a->slink);
   fn->nworkers++;
   p->nabilities++;
   free(p->fnames);
   p->fnames = NULL;
-  if (p->sleeping) {
-    cog_list_push_tail(&fn->sleepers, &a->slink);
-    fn->nsleeping++;
-    if (fn->nqueued[0] + fn->nqueued[1] + fn->nqueued[2]) {
-      cog_peer_unsleep(p);
-      p->ops->wake(p->ctx);
-    }
+  if (p->sleeping && fn->nqueued[0] + fn->nqueued[1] + fn->nqueued[2]) {
+    p->sleeping = 0;
+    p->ops->wake(p->ctx);
   }
   return COG_OK;
 }
@@ -423,24 +477,19 @@ static void timeout_fire(void *arg)
  * moves to the tail (round robin, so no function starves). */
 int cog_grab(cog_peer_t *p, cog_assignment_t *out)
 {
-  if (p->sleeping)
-    cog_peer_unsleep(p);
+  p->sleeping = 0;
   if (cog_E.draining)
     return COG_ENOTFOUND;
   for (int prio = 0; prio < COG_PRIO_COUNT; prio++) {
-    cog_link_t *l;
-    for (l = p->abilities.next; l != &p->abilities; l = l->next) {
-      cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
+    cog_ability_t *a = next_ability(p, prio, 0);
+    if (a) {
       cog_fn_t *fn = a->fn;
-      cog_link_t *q = cog_list_first(&fn->queue[prio]);
-      if (q == NULL)
-        continue;
-      cog_job_t *j = cog_container_of(q, cog_job_t, qlink);
-      cog_list_remove(&j->qlink);
-      fn->nqueued[prio]--;
+      cog_job_t *j = cog_container_of(cog_list_first(&fn->queue[prio]), cog_job_t, qlink);
+      cog_job_dequeue(j);
       if (p->nabilities > 1) {
         cog_list_remove(&a->plink);
         cog_list_push_tail(&p->abilities, &a->plink);
+        a->turn = ++p->turns;
       }
       j->state = COG_JOB_RUNNING;
       j->worker = p;
@@ -471,26 +520,23 @@ int cog_grab(cog_peer_t *p, cog_assignment_t *out)
   return COG_ENOTFOUND;
 }
 
+/* O(1) but for the entries wake-ups dropped since the last sleep (each
+ * one paid for by the job that dropped it). */
 void cog_pre_sleep(cog_peer_t *p)
 {
   cog_link_t *l;
-  for (l = p->abilities.next; l != &p->abilities; l = l->next) {
-    cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
-    cog_fn_t *fn = a->fn;
-    if (fn->nqueued[0] + fn->nqueued[1] + fn->nqueued[2]) {
-      if (p->sleeping)
-        cog_peer_unsleep(p);
+  for (int prio = 0; prio < COG_PRIO_COUNT; prio++) {
+    if (next_ability(p, prio, 1)) {
+      p->sleeping = 0;
       p->ops->wake(p->ctx);
       return;
     }
   }
-  if (p->sleeping)
-    return;
   p->sleeping = 1;
-  for (l = p->abilities.next; l != &p->abilities; l = l->next) {
-    cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
+  while ((l = cog_list_first(&p->unslept)) != NULL) {
+    cog_ability_t *a = cog_container_of(l, cog_ability_t, slink);
+    cog_list_remove(l);
     cog_list_push_tail(&a->fn->sleepers, &a->slink);
-    a->fn->nsleeping++;
   }
 }
 
@@ -591,7 +637,7 @@ static void fn_visit(cog_hnode_t *n, void *arg)
   }
   info.running = f->nrunning;
   info.workers = f->nworkers;
-  info.sleeping = f->nsleeping;
+  info.sleeping = cog_fn_sleeping(f);
   info.submitted = f->submitted;
   info.completed = f->completed;
   info.failed = f->failed;

@@ -9,14 +9,23 @@ typedef struct cog_fn cog_fn_t;
 typedef struct cog_job cog_job_t;
 
 /* A worker's registration for one function: a node in the peer's list and
- * in the function's list, and in the function's sleepers while the worker
- * sleeps. */
+ * in the function's list; in the function's sleepers or in the peer's
+ * `unslept` (slink, always one of the two); and in cog_E.abilities by
+ * (peer, function).  A sleeper entry counts only while its peer sleeps:
+ * waking a peer does not take its entries out (which would cost
+ * O(abilities) per sleep), a wake-up drops the stale ones it meets, and
+ * the next PRE_SLEEP puts back what was dropped.    `turn` grows along
+ * the peer's list (a node moved to its tail gets the peer's next turn), so
+ * the smallest turn among some abilities is the first of them in the
+ * list. */
 typedef struct cog_ability {
   cog_link_t plink;
   cog_link_t flink;
   cog_link_t slink;
+  cog_hnode_t hnode;
   cog_fn_t *fn;
   cog_peer_t *peer;
+  uint64_t turn;
   uint32_t timeout_ms;
 } cog_ability_t;
 
@@ -49,7 +58,9 @@ struct cog_peer {
   cog_link_t running;     /* jobs assigned to this worker (job->wlink) */
   cog_link_t listening;   /* cog_lnode_t.plink */
   cog_link_t acks;        /* cog_ack_t.plink */
+  cog_link_t unslept;     /* abilities not in their function's sleepers (slink) */
   uint32_t nabilities;
+  uint64_t turns;         /* the last cog_ability_t.turn handed out */
   int fd;
   uint8_t sleeping;
   char *address;
@@ -61,14 +72,14 @@ struct cog_peer {
 struct cog_fn {
   cog_hnode_t hnode;
   cog_link_t queue[COG_PRIO_COUNT];
+  cog_link_t rlink[COG_PRIO_COUNT]; /* in cog_E.ready[p] while queue[p] is not empty */
   uint32_t nqueued[COG_PRIO_COUNT]; /* runnable                          */
   uint32_t nwaiting[COG_PRIO_COUNT];/* epoch jobs not yet due             */
   uint32_t npending[COG_PRIO_COUNT];/* waiting for a queue commit         */
   uint32_t nrunning;
   uint32_t nworkers;
-  uint32_t nsleeping;
   cog_link_t workers;               /* cog_ability_t.flink */
-  cog_link_t sleepers;              /* cog_ability_t.slink */
+  cog_link_t sleepers;              /* cog_ability_t.slink; live while a->peer->sleeping */
   int32_t maxqueue[COG_PRIO_COUNT];
   uint64_t submitted, completed, failed, exceptions;
   size_t name_len;
@@ -132,6 +143,11 @@ typedef struct cog_engine {
   cog_hash_t jobs;          /* cog_job_t by seq           */
   cog_hash_t uniques;       /* cog_job_t by unique key    */
   cog_link_t peers;
+  cog_hash_t abilities;     /* cog_ability_t by (peer, function) */
+  /* functions with runnable jobs at each priority (cog_fn_t.rlink): a
+   * grab walks these or the worker's abilities, whichever is shorter */
+  cog_link_t ready[COG_PRIO_COUNT];
+  uint32_t nready[COG_PRIO_COUNT];
   uint64_t next_seq;     /* stays below COG_SEQ_LIMIT + jobs ever made */
   char prefix[COG_HANDLE_MAX]; /* "H:host:"               */
   size_t prefix_len;
@@ -162,7 +178,7 @@ cog_fn_t *cog_fn_get(const char *name, size_t len); /* creates */
 void cog_fn_free_all(void);
 void cog_fn_wake(cog_fn_t *fn);
 uint32_t cog_fn_total(const cog_fn_t *fn);
-void cog_peer_unsleep(cog_peer_t *p);
+uint32_t cog_fn_sleeping(const cog_fn_t *fn);
 
 /* job.c */
 cog_job_t *cog_job_new(cog_fn_t *fn, const cog_submit_t *s);
@@ -177,6 +193,12 @@ void cog_job_index_unique(cog_job_t *j);
 void cog_job_make_ready(cog_job_t *j);
 /* Remove from whatever queue it sits in (not running). */
 void cog_job_unqueue(cog_job_t *j);
+/* Take a QUEUED job off its function's priority list. */
+void cog_job_dequeue(cog_job_t *j);
+static inline cog_fn_t *cog_fn_of_rlink(cog_link_t *l, int prio)
+{
+  return (cog_fn_t *)(void *)((char *)(l - prio) - offsetof(cog_fn_t, rlink));
+}
 void cog_job_to_qjob(const cog_job_t *j, cog_qjob_t *q);
 void cog_heap_push(cog_job_t *j);
 void cog_heap_remove(cog_job_t *j);

@@ -34,8 +34,10 @@ cog_fn_t *cog_fn_get(const char *name, size_t len)
   f = calloc(1, sizeof(*f) + len + 1);
   if (f == NULL)
     return NULL;
-  for (int i = 0; i < COG_PRIO_COUNT; i++)
+  for (int i = 0; i < COG_PRIO_COUNT; i++) {
     cog_list_init(&f->queue[i]);
+    cog_list_init(&f->rlink[i]);
+  }
   cog_list_init(&f->workers);
   cog_list_init(&f->sleepers);
   memcpy(f->name, name, len);
@@ -67,40 +69,44 @@ uint32_t cog_fn_total(const cog_fn_t *fn)
   return t;
 }
 
-/* Stop a peer's sleep: take all its abilities off the sleeper lists. */
-static void peer_unsleep(cog_peer_t *p)
-{
-  cog_link_t *l, *t;
-  cog_list_foreach_safe(l, t, &p->abilities) {
-    cog_ability_t *a = cog_container_of(l, cog_ability_t, plink);
-    if (cog_linked(&a->slink)) {
-      cog_list_remove(&a->slink);
-      a->fn->nsleeping--;
-    }
-  }
-  p->sleeping = 0;
-}
-
 /* Work arrived for fn: send NOOP to sleeping workers, at most
- * worker_wakeup of them (0 = all).  The woken ones leave the list, and
- * come back at its tail when they sleep again, which rotates the order. */
+ * worker_wakeup of them (0 = all).  A woken one moves to the tail, which
+ * rotates the order.  An entry whose peer is awake (woken through another
+ * function, or grabbing) goes to its peer's `unslept` list: each entry is
+ * dropped once, by the job that meets it, so a worker that never sleeps
+ * again costs nothing per job afterwards. */
 void cog_fn_wake(cog_fn_t *fn)
 {
   uint32_t limit = cog_E.cfg.worker_wakeup;
   uint32_t woken = 0;
-  cog_link_t *l;
-  while ((l = cog_list_first(&fn->sleepers)) != NULL) {
-    if (limit && woken >= limit)
-      break;
+  cog_link_t *l = fn->sleepers.next, *last = fn->sleepers.prev;
+  if (l == &fn->sleepers)
+    return;
+  for (;;) {
+    cog_link_t *next = l->next;
     cog_ability_t *a = cog_container_of(l, cog_ability_t, slink);
     cog_peer_t *p = a->peer;
-    peer_unsleep(p);
-    woken++;
-    p->ops->wake(p->ctx);
+    cog_list_remove(&a->slink);
+    if (p->sleeping) {
+      cog_list_push_tail(&fn->sleepers, &a->slink);
+      p->sleeping = 0;
+      woken++;
+      p->ops->wake(p->ctx);
+    } else {
+      cog_list_push_tail(&p->unslept, &a->slink);
+    }
+    if (l == last || (limit && woken >= limit))
+      break;
+    l = next;
   }
 }
 
-void cog_peer_unsleep(cog_peer_t *p)
+/* Workers asleep on fn (for the listings: it walks the entries). */
+uint32_t cog_fn_sleeping(const cog_fn_t *fn)
 {
-  peer_unsleep(p);
+  uint32_t n = 0;
+  const cog_link_t *l;
+  for (l = fn->sleepers.next; l != &fn->sleepers; l = l->next)
+    n += cog_container_of(l, cog_ability_t, slink)->peer->sleeping;
+  return n;
 }

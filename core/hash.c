@@ -19,15 +19,38 @@ uint64_t cog_hash_bytes(const void *p, size_t len, uint64_t seed)
 
 void cog_hash_init(cog_hash_t *h)
 {
-  h->buckets = NULL;
-  h->nbuckets = 0;
-  h->count = 0;
+  memset(h, 0, sizeof(*h));
 }
 
 void cog_hash_free(cog_hash_t *h)
 {
   free(h->buckets);
+  free(h->old);
   cog_hash_init(h);
+}
+
+/* Buckets of the old array moved per insert.  The new array is twice the
+ * old one, so the move ends after a quarter of the inserts that would
+ * fill it: never two moves at once. */
+#define MOVE_PER_INSERT 4
+
+static void move_some(cog_hash_t *h)
+{
+  for (int i = 0; i < MOVE_PER_INSERT && h->moved < h->nold; i++) {
+    cog_hnode_t *e = h->old[h->moved++];
+    while (e) {
+      cog_hnode_t *next = e->next;
+      size_t k = e->hash & (h->nbuckets - 1);
+      e->next = h->buckets[k];
+      h->buckets[k] = e;
+      e = next;
+    }
+  }
+  if (h->moved == h->nold) {
+    free(h->old);
+    h->old = NULL;
+    h->nold = h->moved = 0;
+  }
 }
 
 static int grow(cog_hash_t *h)
@@ -36,26 +59,34 @@ static int grow(cog_hash_t *h)
   cog_hnode_t **b = calloc(n, sizeof(*b));
   if (b == NULL)
     return -1;
-  for (size_t i = 0; i < h->nbuckets; i++) {
-    cog_hnode_t *e = h->buckets[i];
-    while (e) {
-      cog_hnode_t *next = e->next;
-      size_t k = e->hash & (n - 1);
-      e->next = b[k];
-      b[k] = e;
-      e = next;
-    }
-  }
-  free(h->buckets);
+  h->old = h->buckets;
+  h->nold = h->nbuckets;
+  h->moved = 0;
   h->buckets = b;
   h->nbuckets = n;
+  if (h->nold == 0) {
+    free(h->old);
+    h->old = NULL;
+  }
   return 0;
+}
+
+/* The old array's bucket for this hash while it still holds nodes, else
+ * NULL. */
+static cog_hnode_t **old_bucket(const cog_hash_t *h, uint64_t hash)
+{
+  if (h->old == NULL)
+    return NULL;
+  size_t k = hash & (h->nold - 1);
+  return k >= h->moved ? &h->old[k] : NULL;
 }
 
 int cog_hash_insert(cog_hash_t *h, cog_hnode_t *n, uint64_t hash)
 {
   int rc = 0;
-  if (h->count >= h->nbuckets && grow(h) != 0) {
+  if (h->old)
+    move_some(h);
+  else if (h->count >= h->nbuckets && grow(h) != 0) {
     rc = -1;
     if (h->nbuckets == 0)
       return -1;
@@ -68,20 +99,36 @@ int cog_hash_insert(cog_hash_t *h, cog_hnode_t *n, uint64_t hash)
   return rc;
 }
 
+static inline int unlink_from(cog_hnode_t **pp, cog_hnode_t *n)
+{
+  for (; *pp; pp = &(*pp)->next) {
+    if (*pp == n) {
+      *pp = n->next;
+      n->next = NULL;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 void cog_hash_remove(cog_hash_t *h, cog_hnode_t *n)
 {
   if (h->nbuckets == 0)
     return;
-  cog_hnode_t **pp = &h->buckets[n->hash & (h->nbuckets - 1)];
-  while (*pp) {
-    if (*pp == n) {
-      *pp = n->next;
-      n->next = NULL;
-      h->count--;
-      return;
-    }
-    pp = &(*pp)->next;
-  }
+  cog_hnode_t **ob;
+  if (unlink_from(&h->buckets[n->hash & (h->nbuckets - 1)], n) ||
+      ((ob = old_bucket(h, n->hash)) != NULL && unlink_from(ob, n)))
+    h->count--;
+}
+
+static inline cog_hnode_t *chain_find(cog_hnode_t *e, uint64_t hash,
+                                      int (*match)(const cog_hnode_t *, const void *),
+                                      const void *key)
+{
+  for (; e; e = e->next)
+    if (e->hash == hash && match(e, key))
+      return e;
+  return NULL;
 }
 
 cog_hnode_t *cog_hash_find(const cog_hash_t *h, uint64_t hash,
@@ -89,20 +136,29 @@ cog_hnode_t *cog_hash_find(const cog_hash_t *h, uint64_t hash,
 {
   if (h->nbuckets == 0)
     return NULL;
-  for (cog_hnode_t *e = h->buckets[hash & (h->nbuckets - 1)]; e; e = e->next)
-    if (e->hash == hash && match(e, key))
-      return e;
-  return NULL;
+  cog_hnode_t *e = chain_find(h->buckets[hash & (h->nbuckets - 1)], hash, match, key);
+  cog_hnode_t **ob;
+  if (e || (ob = old_bucket(h, hash)) == NULL)
+    return e;
+  return chain_find(*ob, hash, match, key);
 }
 
-void cog_hash_foreach(const cog_hash_t *h, void (*fn)(cog_hnode_t *, void *), void *arg)
+static void foreach_in(cog_hnode_t **b, size_t from, size_t to,
+                       void (*fn)(cog_hnode_t *, void *), void *arg)
 {
-  for (size_t i = 0; i < h->nbuckets; i++) {
-    cog_hnode_t *e = h->buckets[i];
+  for (size_t i = from; i < to; i++) {
+    cog_hnode_t *e = b[i];
     while (e) {
       cog_hnode_t *next = e->next;
       fn(e, arg);
       e = next;
     }
   }
+}
+
+void cog_hash_foreach(const cog_hash_t *h, void (*fn)(cog_hnode_t *, void *), void *arg)
+{
+  foreach_in(h->buckets, 0, h->nbuckets, fn, arg);
+  if (h->old)
+    foreach_in(h->old, h->moved, h->nold, fn, arg);
 }

@@ -1,7 +1,9 @@
 /* A small intrusive chained hash table.  Nodes are embedded in the objects
  * they index; the table only owns its bucket array.  Lookups compare the
  * stored 64-bit hash first and call the user's match function only on a
- * hash hit. */
+ * hash hit.  Growing is incremental: the bucket array doubles, and the
+ * old array's chains move over a few buckets per insert, so no insert
+ * pays for rehashing the whole table. */
 #ifndef COG_HASH_H
 #define COG_HASH_H
 
@@ -16,7 +18,10 @@ typedef struct cog_hnode {
 typedef struct cog_hash {
   cog_hnode_t **buckets;
   size_t nbuckets;   /* power of two, 0 before the first insert */
-  size_t count;
+  size_t count;      /* nodes in both arrays */
+  cog_hnode_t **old; /* while growing: the previous array (NULL otherwise) */
+  size_t nold;       /* its size */
+  size_t moved;      /* old[0 .. moved-1] are empty: moved to buckets */
 } cog_hash_t;
 
 uint64_t cog_hash_bytes(const void *p, size_t len, uint64_t seed);

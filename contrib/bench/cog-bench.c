@@ -9,7 +9,7 @@
  * error, an unexpected packet, a disconnect, a stall or a lost job ends the
  * run with a non-zero exit status and the counts on stderr.
  *
- * Modes: echo, fg, bg, mix, conns, queued, ping (see README.md). */
+ * Modes: echo, fg, bg, mix, conns, queued, hold, ping (see README.md). */
 #include "bench.h"
 
 #include <errno.h>
@@ -85,7 +85,7 @@ static const char *pkt_name(uint32_t t)
 }
 
 /* ------------------------------------------------------------- options */
-enum mode { M_ECHO, M_FG, M_BG, M_MIX, M_CONNS, M_QUEUED, M_PING };
+enum mode { M_ECHO, M_FG, M_BG, M_MIX, M_CONNS, M_QUEUED, M_HOLD, M_PING };
 enum prio { P_NORMAL, P_HIGH, P_LOW, P_MIXED };
 enum grab { G_JOB, G_UNIQ, G_ALL };
 
@@ -103,11 +103,16 @@ static struct opts {
   pid_t server_pid;
   const char *func, *label;
   int pollers, coalesce_pct, coalesce_keys, bg_backlog;
+  int funcs;               /* hold: functions per idle worker, or queued jobs */
+  bool queue_jobs;         /* hold: one background job on each function */
+  const char *prefix;      /* hold: function names PREFIX0 .. PREFIX(F-1) */
+  int worker_funcs;        /* fg/bg: extra CAN_DOs of every measuring worker */
+  const char *worker_prefix;
 } o;
 
 /* ------------------------------------------------------------- conns */
-enum role { R_FG, R_BG, R_WORKER, R_ECHO, R_POLLER, R_IDLE };
-enum wstate { W_OFF, W_GRABBING, W_SLEEPING, W_BUSY, W_SETTLING, W_DONE };
+enum role { R_FG, R_BG, R_WORKER, R_ECHO, R_POLLER, R_IDLE, R_HOLD, R_HOLDSUB };
+enum wstate { W_OFF, W_GRABBING, W_SLEEPING, W_BUSY, W_SETTLING, W_DONE, W_SETUP };
 
 struct slot {
   uint64_t t;        /* when submitted */
@@ -197,9 +202,15 @@ static struct {
   bool track;       /* bg/queued: check every job reaches a worker exactly once */
   bool submit_over;
   struct event *tick;
+  /* hold, and measuring workers' extra abilities */
+  enum role open_role;   /* what open_more opens */
+  bool holding;          /* set up: no stall check */
+  uint64_t hold_noops, hold_created;
+  int setup_left;        /* workers still registering --worker-funcs */
 } g;
 
 static void finish_loop(void);
+static void run_loop(void);
 static void client_fill(struct conn *c);
 static void check_drained(void);
 
@@ -678,6 +689,36 @@ static void worker_grab(struct conn *c)
   c->ws = W_GRABBING;
 }
 
+/* CAN_DO on PREFIX0 .. PREFIX(n-1) */
+static void can_do_range(struct conn *c, const char *prefix, int n)
+{
+  char name[160];
+  for (int i = 0; i < n; i++) {
+    int len = snprintf(name, sizeof name, "%s%d", prefix, i);
+    send_pkt(c, CAN_DO, &(struct part){ name, (size_t)len }, 1);
+  }
+}
+
+/* --worker-funcs: every measuring worker first registers for F other
+ * functions (before the run, so the registration is not timed); its
+ * ECHO_REQ's answer says the server has taken them all */
+static void workers_setup(void)
+{
+  if (o.worker_funcs <= 0)
+    return;
+  for (int i = 0; i < g.nc; i++) {
+    struct conn *c = g.c[i];
+    if (c->role != R_WORKER)
+      continue;
+    can_do_range(c, o.worker_prefix, o.worker_funcs);
+    send_pkt(c, ECHO_REQ, &(struct part){ "setup", 5 }, 1);
+    c->ws = W_SETUP;
+    g.setup_left++;
+    conn_flush(c);
+  }
+  run_loop();
+}
+
 static void worker_settle_one(struct conn *c)
 {
   struct part pt = { "settle", 6 };
@@ -844,6 +885,12 @@ static void worker_packet(struct conn *c, uint32_t type, const char *p, uint32_t
       g.spurious_noop++;
     return;
   case ECHO_RES:
+    if (c->ws == W_SETUP) {
+      c->ws = W_OFF;
+      if (--g.setup_left == 0)
+        finish_loop();
+      return;
+    }
     if (c->ws != W_SETTLING)
       fail(EXIT_PROTO, c, "unexpected ECHO_RES");
     c->ws = W_DONE;
@@ -1015,27 +1062,80 @@ static void poller_packet(struct conn *c, uint32_t type, const char *p, uint32_t
 /* conns mode: every connection sends one ECHO_REQ */
 static void open_more(void);
 
+/* a connection answered its first ECHO_REQ: open more, or end the loop
+ * when every one has */
+static void conn_established(struct conn *c)
+{
+  c->established = true;
+  g.conns_est++;
+  g.conns_pending--;
+  if (g.conns_est == g.conns_target) {
+    g.tc1 = g.now;
+    finish_loop();
+  } else {
+    open_more();
+  }
+}
+
 static void idle_packet(struct conn *c, uint32_t type, const char *p, uint32_t n)
 {
   (void)p;
   if (type != ECHO_RES || n != 4)
     fail(EXIT_PROTO, c, "unexpected %s (%u) packet, waiting for ECHO_RES", pkt_name(type), type);
   if (!c->established) {
-    c->established = true;
-    g.conns_est++;
-    g.conns_pending--;
-    if (g.conns_est == g.conns_target) {
-      g.tc1 = g.now;
-      finish_loop();
-    } else {
-      open_more();
-    }
+    conn_established(c);
   } else {
     if (--g.echo_all_left == 0) {
       g.te1 = g.now;
       finish_loop();
     }
   }
+}
+
+/* hold: idle workers and the connection queueing one job per function */
+static void hold_submit(struct conn *c)
+{
+  char name[160];
+  while (c->sent < (uint64_t)o.funcs && c->inflight < o.inflight) {
+    int len = snprintf(name, sizeof name, "%s%" PRIu64, o.prefix, c->sent);
+    struct part pt[3] = { { name, (size_t)len }, { "", 0 }, { g.filler, o.size } };
+    send_pkt(c, SUBMIT_JOB_BG, pt, 3);
+    c->sent++;
+    c->inflight++;
+  }
+}
+
+static void hold_register(struct conn *c)
+{
+  can_do_range(c, o.prefix, o.funcs);
+  if (o.func)
+    send_pkt(c, CAN_DO, &(struct part){ o.func, strlen(o.func) }, 1);
+  send0(c, PRE_SLEEP);
+  send_pkt(c, ECHO_REQ, &(struct part){ "hold", 4 }, 1);
+}
+
+static void hold_packet(struct conn *c, uint32_t type, const char *p, uint32_t n)
+{
+  (void)p;
+  (void)n;
+  if (type == NOOP && c->role == R_HOLD) { /* idle workers never grab */
+    g.hold_noops++;
+    return;
+  }
+  if (type == ECHO_RES && c->role == R_HOLD && !c->established) {
+    conn_established(c);
+    return;
+  }
+  if (type == JOB_CREATED && c->role == R_HOLDSUB && c->inflight > 0) {
+    c->inflight--;
+    if (++g.hold_created == (uint64_t)o.funcs)
+      finish_loop();
+    else
+      hold_submit(c);
+    return;
+  }
+  fail(EXIT_PROTO, c, "unexpected %s (%u) packet for a %s", pkt_name(type), type,
+       c->role == R_HOLD ? "held idle worker" : "held submitter");
 }
 
 /* ------------------------------------------------------------ the reader */
@@ -1061,6 +1161,8 @@ static void on_packet(struct conn *c, uint32_t type, const char *p, uint32_t n)
   case R_ECHO: echo_packet(c, type, p, n); break;
   case R_POLLER: poller_packet(c, type, p, n); break;
   case R_IDLE: idle_packet(c, type, p, n); break;
+  case R_HOLD:
+  case R_HOLDSUB: hold_packet(c, type, p, n); break;
   }
 }
 
@@ -1215,7 +1317,10 @@ static struct conn *conn_open(enum role role)
 static void conn_connected(struct conn *c)
 {
   event_add(c->rev, NULL);
-  send_pkt(c, ECHO_REQ, &(struct part){ "conn", 4 }, 1);
+  if (c->role == R_HOLD)
+    hold_register(c);
+  else
+    send_pkt(c, ECHO_REQ, &(struct part){ "conn", 4 }, 1);
   conn_flush(c);
 }
 
@@ -1225,7 +1330,7 @@ static void open_more(void)
     int fd = sock_new();
     if (fd < 0)
       fail(EXIT_SETUP, NULL, "socket after %d connections: %s", g.conns_opened, strerror(errno));
-    struct conn *c = conn_new(R_IDLE, fd);
+    struct conn *c = conn_new(g.open_role, fd);
     g.conns_opened++;
     g.conns_pending++;
     if (connect(fd, g.ai->ai_addr, g.ai->ai_addrlen) == 0) {
@@ -1328,6 +1433,8 @@ static void watchdog(evutil_socket_t fd, short what, void *arg)
   (void)what;
   (void)arg;
   uint64_t t = now_ns();
+  if (g.holding)
+    return;
   if (g.progress != g.progress_seen) {
     g.progress_seen = g.progress;
     g.last_progress_t = t;
@@ -1445,6 +1552,8 @@ static void common_report(void)
   rep_str("mode", o.mode_name);
   if (o.label_set)
     rep_str("label", o.label);
+  if (o.worker_funcs > 0)
+    rep_u64("worker_funcs", (uint64_t)o.worker_funcs);
 }
 
 static void rep_interval(uint64_t jobs, const char *rate_key)
@@ -1531,6 +1640,7 @@ static int mode_fg_mix(void)
     slots_init(conn_open(R_BG), o.inflight, false);
   for (int i = 0; i < npoll; i++)
     conn_open(R_POLLER);
+  workers_setup();
   if (mix)
     verify_func(g.func_bg, 0, "before the run");
   verify_func(g.func_fg, 0, "before the run");
@@ -1626,6 +1736,7 @@ static int mode_bg(bool queued)
     conn_open(R_WORKER)->wfuncs = 2;
     g.nworkers++;
   }
+  workers_setup();
   verify_func(g.func_bg, 0, "before the run");
   /* submit phase */
   g.started = true;
@@ -1731,6 +1842,7 @@ static int mode_conns(void)
       fail(EXIT_SETUP, NULL, "RLIMIT_NOFILE too low");
   }
   g.conns_target = (int)want;
+  g.open_role = R_IDLE;
   proc_sample(o.server_pid, &g.psc0);
   g.now = g.tc0 = now_ns();
   open_more();
@@ -1765,6 +1877,70 @@ static int mode_conns(void)
     rep_dbl("server_cpu_s", g.psc1.cpu_s - g.psc0.cpu_s, 2);
     rep_i64("server_threads", g.psc1.threads);
   }
+  return 0;
+}
+
+static void hold_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+  (void)sig;
+  (void)what;
+  (void)arg;
+  finish_loop();
+}
+
+/* hold: set up ballast (jobs queued on F functions, idle workers asleep on
+ * them), print a "ready" line, and keep it until SIGTERM or SIGINT, while
+ * another cog-bench measures */
+static int mode_hold(void)
+{
+  struct pstat ps0, ps1;
+  proc_sample(o.server_pid, &ps0);
+  uint64_t t0 = now_ns();
+  if (o.queue_jobs) {
+    struct conn *c = conn_open(R_HOLDSUB);
+    hold_submit(c);
+    conn_flush(c);
+    run_loop();
+  }
+  if (o.workers > 0) {
+    g.nofile = raise_nofile((long)o.workers + 64);
+    if (g.nofile < (long)o.workers + 64)
+      fail(EXIT_SETUP, NULL, "RLIMIT_NOFILE is %ld: too low for %d idle workers", g.nofile,
+           o.workers);
+    g.conns_target = o.workers;
+    g.open_role = R_HOLD;
+    open_more();
+    run_loop();
+  }
+  double secs = (double)(now_ns() - t0) / 1e9;
+  proc_sample(o.server_pid, &ps1);
+  printf("ready mode=hold workers=%d functions=%d jobs=%" PRIu64 " setup_secs=%.2f", o.workers,
+         o.funcs, g.hold_created, secs);
+  if (ps1.ok)
+    printf(" server_rss_kb=%ld", ps1.rss_kb);
+  printf("\n");
+  fflush(stdout);
+  g.holding = true;
+  struct event *st = evsignal_new(g.base, SIGTERM, hold_signal_cb, NULL);
+  struct event *si = evsignal_new(g.base, SIGINT, hold_signal_cb, NULL);
+  if (st == NULL || si == NULL || event_add(st, NULL) != 0 || event_add(si, NULL) != 0)
+    fail(EXIT_SETUP, NULL, "cannot watch SIGTERM/SIGINT");
+  run_loop();
+  common_report();
+  rep_u64("workers", (uint64_t)o.workers);
+  rep_u64("functions", (uint64_t)o.funcs);
+  rep_str("also_func", o.func ? o.func : "-");
+  rep_u64("jobs", g.hold_created);
+  rep_dbl("setup_secs", secs, 2);
+  rep_u64("noops", g.hold_noops);
+  if (ps0.ok && ps1.ok) {
+    rep_i64("server_rss_before_kb", ps0.rss_kb);
+    rep_i64("server_rss_held_kb", ps1.rss_kb);
+    if (o.workers > 0)
+      rep_dbl("rss_per_worker_bytes", (double)(ps1.rss_kb - ps0.rss_kb) * 1024.0 / o.workers, 0);
+  }
+  event_free(st);
+  event_free(si);
   return 0;
 }
 
@@ -1822,6 +1998,9 @@ static void usage(FILE *f)
     "  mix     fg + bg + GET_STATUS pollers + unique coalescing at once\n"
     "  conns   open N idle connections (each answers one ECHO): accept rate and server RSS\n"
     "  queued  submit N background jobs with no worker: server RSS per queued job\n"
+    "  hold    set up ballast, print 'ready', keep it until SIGTERM/SIGINT: -w N idle\n"
+    "          workers (CAN_DO on --funcs F functions, PRE_SLEEP, never grab) and/or\n"
+    "          --queue-jobs (one background job on each of the F functions)\n"
     "  ping    wait until the server answers an ECHO_REQ (exit 0), for scripts\n"
     "options:\n"
     "  -H, --host HOST          server address (127.0.0.1)\n"
@@ -1847,7 +2026,13 @@ static void usage(FILE *f)
     "                           then drain what went in\n"
     "      --drain              queued: drain the jobs afterwards (checked, not timed)\n"
     "      --server-pid PID     report the server's CPU time per job and RSS from /proc\n"
-    "      --func NAME          function name (default: bench_MODE_PID_RANDOM, new every run)\n"
+    "      --funcs F            hold: functions PREFIX0..PREFIX(F-1) (1; 0 with --func)\n"
+    "      --prefix P           hold: function name prefix (hold_PID_)\n"
+    "      --queue-jobs         hold: queue one background job on each of the F functions\n"
+    "      --worker-funcs F     fg/bg/mix: every worker also has CAN_DO on F other functions\n"
+    "      --worker-prefix P    ...named P0..P(F-1) (FUNC_x)\n"
+    "      --func NAME          function name (default: bench_MODE_PID_RANDOM, new every run);\n"
+    "                           hold: idle workers also register NAME\n"
     "      --label TEXT         add label=TEXT to the result\n"
     "      --timeout SECONDS    fail when nothing happens for this long (30)\n"
     "      --no-verify          skip the admin 'status' checks before and after\n"
@@ -1882,7 +2067,8 @@ static double dnum(const char *opt, const char *s, double min)
 int main(int argc, char **argv)
 {
   enum { O_WARMUP = 256, O_NOUNIQ, O_PRIO, O_SLEEP, O_GRAB, O_POLLERS, O_COAL, O_COALK, O_DRAIN,
-         O_PID, O_FUNC, O_LABEL, O_TIMEOUT, O_NOVERIFY, O_JSON, O_BACKLOG, O_SUBSECS };
+         O_PID, O_FUNC, O_LABEL, O_TIMEOUT, O_NOVERIFY, O_JSON, O_BACKLOG, O_SUBSECS,
+         O_FUNCS, O_PREFIX, O_QJOBS, O_WFUNCS, O_WPREFIX };
   static const struct option lo[] = {
     { "host", required_argument, NULL, 'H' },
     { "port", required_argument, NULL, 'p' },
@@ -1909,6 +2095,11 @@ int main(int argc, char **argv)
     { "timeout", required_argument, NULL, O_TIMEOUT },
     { "no-verify", no_argument, NULL, O_NOVERIFY },
     { "json", no_argument, NULL, O_JSON },
+    { "funcs", required_argument, NULL, O_FUNCS },
+    { "prefix", required_argument, NULL, O_PREFIX },
+    { "queue-jobs", no_argument, NULL, O_QJOBS },
+    { "worker-funcs", required_argument, NULL, O_WFUNCS },
+    { "worker-prefix", required_argument, NULL, O_WPREFIX },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -1921,13 +2112,13 @@ int main(int argc, char **argv)
     return 1;
   }
   o.mode_name = argv[1];
-  static const char *modes[] = { "echo", "fg", "bg", "mix", "conns", "queued", "ping" };
+  static const char *modes[] = { "echo", "fg", "bg", "mix", "conns", "queued", "hold", "ping" };
   int mi = -1;
-  for (int i = 0; i < 7; i++)
+  for (int i = 0; i < 8; i++)
     if (strcmp(argv[1], modes[i]) == 0)
       mi = i;
   if (mi < 0) {
-    fprintf(stderr, "cog-bench: unknown mode '%s' (echo, fg, bg, mix, conns, queued, ping; "
+    fprintf(stderr, "cog-bench: unknown mode '%s' (echo, fg, bg, mix, conns, queued, hold, ping; "
             "try --help)\n", argv[1]);
     return 1;
   }
@@ -1946,6 +2137,7 @@ int main(int argc, char **argv)
   o.coalesce_keys = 8;
   o.bg_backlog = 1000;
   o.label = "";
+  o.funcs = -1;
   optind = 2;
   int ch;
   while ((ch = getopt_long(argc, argv, "H:p:c:w:k:n:s:d:h", lo, NULL)) != -1) {
@@ -1986,6 +2178,11 @@ int main(int argc, char **argv)
     case O_TIMEOUT: o.timeout = dnum("--timeout", optarg, 0.1); break;
     case O_NOVERIFY: o.verify = false; break;
     case O_JSON: o.json = true; break;
+    case O_FUNCS: o.funcs = (int)num("--funcs", optarg, 0, 10000000); break;
+    case O_PREFIX: o.prefix = optarg; break;
+    case O_QJOBS: o.queue_jobs = true; break;
+    case O_WFUNCS: o.worker_funcs = (int)num("--worker-funcs", optarg, 0, 10000000); break;
+    case O_WPREFIX: o.worker_prefix = optarg; break;
     case 'h': usage(stdout); return 0;
     default:
       fprintf(stderr, "cog-bench: try 'cog-bench --help'\n");
@@ -2001,9 +2198,23 @@ int main(int argc, char **argv)
   if (o.clients < 0)
     o.clients = o.mode == M_CONNS ? 1000 : bgish ? 4 : 16;
   if (o.workers < 0)
-    o.workers = o.mode == M_BG || o.mode == M_QUEUED ? 2 : 4;
+    o.workers = o.mode == M_HOLD ? 0 : o.mode == M_BG || o.mode == M_QUEUED ? 2 : 4;
   if (o.inflight < 0)
-    o.inflight = o.mode == M_CONNS ? 32 : bgish ? 100 : 8;
+    o.inflight = o.mode == M_CONNS ? 32 : bgish || o.mode == M_HOLD ? 100 : 8;
+  if (o.funcs < 0)
+    o.funcs = o.mode == M_HOLD && o.func ? 0 : 1;
+  if (o.mode == M_HOLD && o.workers == 0 && !o.queue_jobs) {
+    fprintf(stderr, "cog-bench: hold needs -w N (idle workers) and/or --queue-jobs\n");
+    return 1;
+  }
+  if (o.mode == M_HOLD && o.queue_jobs && o.funcs == 0) {
+    fprintf(stderr, "cog-bench: hold --queue-jobs needs --funcs F > 0\n");
+    return 1;
+  }
+  if (o.mode == M_HOLD && o.workers > 0 && o.funcs == 0 && o.func == NULL) {
+    fprintf(stderr, "cog-bench: hold: idle workers need --funcs F > 0 or --func NAME\n");
+    return 1;
+  }
   if (o.jobs < 0)
     o.jobs = o.submit_secs > 0 ? 0 : o.mode == M_BG ? 100000 : o.mode == M_QUEUED ? 1000000 : 0;
   if (o.jobs > 0 && (o.mode == M_FG || o.mode == M_ECHO || o.mode == M_MIX))
@@ -2064,6 +2275,15 @@ int main(int argc, char **argv)
   g.filler = xcalloc(o.size + 1, 1);
   for (size_t i = 0; i < o.size; i++)
     g.filler[i] = (char)('a' + i % 26);
+  static char prefix[64], wprefix[128];
+  if (o.prefix == NULL) {
+    snprintf(prefix, sizeof prefix, "hold_%ld_", (long)getpid());
+    o.prefix = prefix;
+  }
+  if (o.worker_prefix == NULL) {
+    snprintf(wprefix, sizeof wprefix, "%s_x", g.func_fg);
+    o.worker_prefix = wprefix;
+  }
   if (o.clients + o.workers + 64 > 1024)
     raise_nofile(o.clients + o.workers + 64);
 
@@ -2087,6 +2307,7 @@ int main(int argc, char **argv)
   case M_BG: rc = mode_bg(false); break;
   case M_QUEUED: rc = mode_bg(true); break;
   case M_CONNS: rc = mode_conns(); break;
+  case M_HOLD: rc = mode_hold(); break;
   default: rc = 1; break;
   }
   rep_print(stdout, o.json);

@@ -568,8 +568,13 @@ static void fn_check(cog_hnode_t *n, void *arg)
   }
   t->running += f->nrunning;
   FZ_CHECK(list_len(&f->workers) == f->nworkers);
-  FZ_CHECK(list_len(&f->sleepers) == f->nsleeping);
-  FZ_CHECK(f->nsleeping <= f->nworkers);
+  /* Sleeper entries stay while their peers are awake: at most one per
+   * worker.  A function is in the ready list of a priority exactly while
+   * it has runnable jobs there. */
+  FZ_CHECK(list_len(&f->sleepers) <= f->nworkers);
+  FZ_CHECK(cog_fn_sleeping(f) <= f->nworkers);
+  for (int p = 0; p < COG_PRIO_COUNT; p++)
+    FZ_CHECK(cog_linked(&f->rlink[p]) == (f->nqueued[p] > 0));
 }
 
 static void job_check(cog_hnode_t *n, void *arg)

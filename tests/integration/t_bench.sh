@@ -24,6 +24,34 @@ run "bg, no unique, sleeping workers" bg -c 2 -w 2 -n 20000 --no-unique --sleep
 run "mix" mix -c 12 -w 4 -d 1 --warmup 0.2
 run "conns" conns -c 500
 run "queued" queued -n 20000 --drain
+# hold: ballast kept in the background while other runs measure
+hold() { # NAME ARGS...: start cog-bench hold, wait for its "ready" line
+  local name=$1 i; shift
+  "$B" hold -p "$PORT" --server-pid "$SERVER_PID" "$@" > "$TMPD/hold.$name" 2>&1 &
+  eval "HOLD_$name=$!"
+  for i in $(seq 200); do
+    grep -q '^ready' "$TMPD/hold.$name" && { ok "hold $name: $(head -n 1 "$TMPD/hold.$name")"; return 0; }
+    sleep 0.1
+  done
+  fail "hold $name did not get ready" "$(cat "$TMPD/hold.$name")"
+}
+hold_end() { # NAME: SIGTERM, clean exit with a result line
+  local pid rc
+  eval "pid=\$HOLD_$1"
+  kill -TERM "$pid"; wait "$pid"; rc=$?
+  if [ "$rc" -eq 0 ] && grep -q '^mode=hold' "$TMPD/hold.$1"; then ok "hold $1 ends on SIGTERM"
+  else fail "hold $1 ended with exit $rc" "$(cat "$TMPD/hold.$1")"; fi
+}
+hold jobs --queue-jobs --funcs 300 --prefix tb_q_
+hold idle -w 200 --funcs 3 --prefix tb_i_
+hold own -w 50 --func tb_own
+run "fg beside the ballast, sleepers on its own function" fg -c 4 -w 2 -k 4 -d 0.5 --warmup 0.2 --func tb_own
+run "bg, workers with 500 more abilities" bg -c 2 -w 2 -n 5000 --worker-funcs 500
+run "fg, workers with 500 more abilities" fg -c 4 -w 2 -k 4 -d 0.5 --warmup 0.2 --worker-funcs 500
+hold_end jobs
+hold_end idle
+hold_end own
+assert_true "each sleeper that never grabs got one NOOP, not one per job" grep -q ' noops=50 ' "$TMPD/hold.own"
 server_stop
 server_start -q sqlite --libsqlite3-db "$TMPD/q.db"
 run "bg through the SQLite queue" bg -c 4 -w 2 -n 10000

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cogd.h"
+#include "engine.h" /* the grab structures' invariants */
 
 /* ------------------------------------------------------------ fake peers */
 
@@ -720,6 +721,189 @@ START_TEST(round_robin_no_starvation)
 }
 END_TEST
 
+/* The structures behind grab and sleep: cog_E.ready[p] holds exactly the
+ * functions whose priority list p is not empty (nready counts them); every
+ * ability is in cog_E.abilities; a peer's abilities are in increasing
+ * turn; each ability is either in its function's sleepers or in its peer's
+ * unslept list, and a sleeping peer's unslept list is empty. */
+static void fn_ready_check(cog_hnode_t *n, void *arg)
+{
+  cog_fn_t *f = cog_container_of(n, cog_fn_t, hnode);
+  uint32_t *count = arg;
+  for (int p = 0; p < COG_PRIO_COUNT; p++) {
+    ck_assert_int_eq(cog_linked(&f->rlink[p]), !cog_list_empty(&f->queue[p]));
+    ck_assert_int_eq(f->nqueued[p] > 0, !cog_list_empty(&f->queue[p]));
+    count[p] += cog_linked(&f->rlink[p]) ? 1 : 0;
+  }
+}
+
+static void check_grab_structures(void)
+{
+  uint32_t count[COG_PRIO_COUNT] = { 0 };
+  cog_hash_foreach(&cog_E.functions, fn_ready_check, count);
+  for (int p = 0; p < COG_PRIO_COUNT; p++) {
+    ck_assert_uint_eq(count[p], cog_E.nready[p]);
+    uint32_t n = 0;
+    for (cog_link_t *l = cog_E.ready[p].next; l != &cog_E.ready[p]; l = l->next) {
+      ck_assert(cog_fn_of_rlink(l, p)->nqueued[p] > 0);
+      n++;
+    }
+    ck_assert_uint_eq(n, cog_E.nready[p]);
+  }
+  size_t nab = 0;
+  for (cog_link_t *l = cog_E.peers.next; l != &cog_E.peers; l = l->next) {
+    cog_peer_t *pr = cog_container_of(l, cog_peer_t, all);
+    uint64_t last = 0;
+    uint32_t n = 0;
+    for (cog_link_t *m = pr->abilities.next; m != &pr->abilities; m = m->next) {
+      cog_ability_t *a = cog_container_of(m, cog_ability_t, plink);
+      ck_assert_uint_gt(a->turn, last);
+      ck_assert_uint_le(a->turn, pr->turns);
+      ck_assert_ptr_eq(a->peer, pr);
+      ck_assert(cog_linked(&a->slink));
+      last = a->turn;
+      n++;
+    }
+    ck_assert_uint_eq(n, pr->nabilities);
+    if (pr->sleeping)
+      ck_assert(cog_list_empty(&pr->unslept));
+    for (cog_link_t *m = pr->unslept.next; m != &pr->unslept; m = m->next)
+      ck_assert_ptr_eq(cog_container_of(m, cog_ability_t, slink)->peer, pr);
+    nab += n;
+  }
+  ck_assert_uint_eq(cog_E.abilities.count, nab);
+}
+
+START_TEST(grab_wide_worker_keeps_round_robin)
+{
+  /* More abilities than functions with work: grab walks the busy
+   * functions, yet hands them out in the worker's round-robin order, not
+   * in the order they got work; priority first across all of them. */
+  fake_t *c = peer(0), *w = peer(1);
+  char name[8];
+  for (int i = 0; i < 12; i++) {
+    snprintf(name, sizeof(name), "f%02d", i);
+    ck_assert_int_eq(can_do(w, name), COG_OK);
+  }
+  ck_assert_int_eq(can_do(w, "f03"), COG_OK); /* again: no second ability */
+  ck_assert_uint_eq(fn_info("f03").workers, 1);
+  static const char *order[] = { "f07", "f02", "f10", "f07", "f02", "f10" };
+  for (int i = 0; i < 6; i++)
+    ck_assert_int_eq(submit(c, order[i], NULL, order[i], NULL), COG_OK);
+  ck_assert_int_eq(submit_p(c, "f11", "f11", COG_PRIO_HIGH, NULL), COG_OK);
+  check_grab_structures();
+  ck_assert_uint_eq(cog_E.nready[COG_PRIO_NORMAL], 3);
+  static const char *want[] = { "f11", "f02", "f07", "f10", "f02", "f07", "f10" };
+  for (int i = 0; i < 7; i++) {
+    grabbed_t g;
+    ck_assert_int_eq(grab(w, &g), COG_OK);
+    ck_assert_msg(strcmp(g.function, want[i]) == 0, "grab %d: got %s, expected %s", i, g.function,
+                  want[i]);
+    check_grab_structures();
+  }
+  ck_assert_int_eq(grab(w, NULL), COG_ENOTFOUND);
+  for (int p = 0; p < COG_PRIO_COUNT; p++)
+    ck_assert_uint_eq(cog_E.nready[p], 0);
+  /* pre_sleep asks the same question: no work, so it sleeps... */
+  cog_pre_sleep(w->p);
+  ck_assert_int_eq(w->wakes, 0);
+  /* ...and work on one of its many functions wakes it. */
+  ck_assert_int_eq(submit(c, "f05", NULL, "x", NULL), COG_OK);
+  ck_assert_int_eq(w->wakes, 1);
+}
+END_TEST
+
+START_TEST(grab_matches_list_model)
+{
+  /* Random submits, grabs, CANT_DO and CAN_DO against a model of the rule
+   * (the first of the worker's functions in its list order with work at
+   * the highest priority, which then moves to the tail).  The number of
+   * busy functions moves above and below the worker's ability count, so
+   * both ways of finding the ability are taken. */
+  enum { NF = 8 };
+  fake_t *c = peer(0), *w = peer(1);
+  int queued[NF][COG_PRIO_COUNT];
+  int model[NF], nmodel = 0; /* the worker's functions, in list order */
+  memset(queued, 0, sizeof(queued));
+  char name[8];
+  for (int i = 0; i < NF; i += 2) { /* it can do f0 f2 f4 f6 */
+    snprintf(name, sizeof(name), "f%d", i);
+    ck_assert_int_eq(can_do(w, name), COG_OK);
+    model[nmodel++] = i;
+  }
+  uint32_t rng = 12345;
+  for (int step = 0; step < 3000; step++) {
+    rng = rng * 1103515245u + 12345u;
+    unsigned r = (rng >> 8) % 100;
+    int has_work = 0, k;
+    for (k = 0; k < nmodel; k++)
+      for (int p = 0; p < COG_PRIO_COUNT; p++)
+        has_work |= queued[model[k]][p] > 0;
+    int wakes = w->wakes, slept = w->p->sleeping;
+    if (r < 8) { /* PRE_SLEEP: woken at once when it has work, else asleep */
+      cog_pre_sleep(w->p);
+      ck_assert_int_eq(w->wakes, wakes + has_work);
+      ck_assert_int_eq(w->p->sleeping, !has_work);
+    } else if (r < 45) {
+      int f = (int)((rng >> 16) % NF), p = (int)((rng >> 20) % COG_PRIO_COUNT);
+      if ((f & 1) && ((rng >> 24) & 3)) /* mostly f0 f2 f4 f6 */
+        f--;
+      snprintf(name, sizeof(name), "f%d", f);
+      ck_assert_int_eq(submit_p(c, name, "x", (cog_priority_t)p, NULL), COG_OK);
+      queued[f][p]++;
+      for (k = 0; k < nmodel && model[k] != f; k++)
+        ;
+      /* asleep and the job is for it: one NOOP; otherwise none */
+      ck_assert_int_eq(w->wakes, wakes + (slept && k < nmodel));
+      if (slept && k < nmodel)
+        ck_assert_int_eq(w->p->sleeping, 0);
+    } else if (r < 95) {
+      int pick = -1;
+      for (int p = 0; p < COG_PRIO_COUNT && pick < 0; p++)
+        for (k = 0; k < nmodel && pick < 0; k++)
+          if (queued[model[k]][p]) {
+            pick = k;
+            queued[model[k]][p]--;
+          }
+      grabbed_t g;
+      if (pick < 0) {
+        ck_assert_int_eq(grab(w, &g), COG_ENOTFOUND);
+      } else {
+        ck_assert_int_eq(grab(w, &g), COG_OK);
+        snprintf(name, sizeof(name), "f%d", model[pick]);
+        ck_assert_msg(strcmp(g.function, name) == 0, "step %d: got %s, model says %s", step,
+                      g.function, name);
+        int f = model[pick];
+        memmove(&model[pick], &model[pick + 1], (size_t)(nmodel - pick - 1) * sizeof(int));
+        model[nmodel - 1] = f;
+      }
+    } else { /* toggle one ability: CANT_DO, or CAN_DO (to the tail) */
+      int f = (int)((rng >> 16) % NF);
+      snprintf(name, sizeof(name), "f%d", f);
+      for (k = 0; k < nmodel && model[k] != f; k++)
+        ;
+      if (k < nmodel) {
+        ck_assert_int_eq(cog_cant_do(w->p, name, strlen(name)), COG_OK);
+        memmove(&model[k], &model[k + 1], (size_t)(nmodel - k - 1) * sizeof(int));
+        nmodel--;
+      } else {
+        ck_assert_int_eq(can_do(w, name), COG_OK);
+        model[nmodel++] = f;
+      }
+    }
+    check_grab_structures();
+  }
+  /* Closing the client drops its queued jobs: every function leaves the
+   * busy lists. */
+  close_peer(c);
+  check_grab_structures();
+  for (int p = 0; p < COG_PRIO_COUNT; p++)
+    ck_assert_uint_eq(cog_E.nready[p], 0);
+  close_peer(w);
+  ck_assert_uint_eq(cog_E.abilities.count, 0);
+}
+END_TEST
+
 START_TEST(cant_do_and_reset)
 {
   fake_t *c = peer(0), *w = peer(1);
@@ -1151,6 +1335,90 @@ START_TEST(wakeup_limit_one)
   ck_assert_int_eq(submit(c, "f", NULL, "2", NULL), COG_OK);
   ck_assert_int_eq(second->wakes, 1);
   ck_assert_int_eq(first->wakes, 1);
+}
+END_TEST
+
+static size_t link_count(const cog_link_t *h)
+{
+  size_t n = 0;
+  for (const cog_link_t *l = h->next; l != h; l = l->next)
+    n++;
+  return n;
+}
+
+/* Take every job it can, then PRE_SLEEP: every entry is back in place. */
+static void drain_and_sleep(fake_t *w)
+{
+  while (grab(w, NULL) == COG_OK)
+    ;
+  cog_pre_sleep(w->p);
+  ck_assert_uint_eq(link_count(&w->p->unslept), 0);
+}
+
+START_TEST(sleepers_that_never_grab_cost_once)
+{
+  /* Sleepers woken once that never come back: the first job wakes them
+   * all, the next drops their stale entries, and later jobs meet none. */
+  fake_t *c = peer(0), *s1 = peer(1), *s2 = peer(2), *s3 = peer(3);
+  fake_t *ss[] = { s1, s2, s3 };
+  for (int i = 0; i < 3; i++) {
+    can_do(ss[i], "f");
+    can_do(ss[i], "other");
+    cog_pre_sleep(ss[i]->p);
+  }
+  cog_fn_t *f = cog_fn_find("f", 1);
+  ck_assert_uint_eq(fn_info("f").sleeping, 3);
+  ck_assert_int_eq(submit(c, "f", NULL, "1", NULL), COG_OK);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(ss[i]->wakes, 1);
+  ck_assert_uint_eq(fn_info("f").sleeping, 0);
+  ck_assert_uint_eq(fn_info("other").sleeping, 0);
+  ck_assert_int_eq(submit(c, "f", NULL, "2", NULL), COG_OK);
+  ck_assert_uint_eq(link_count(&f->sleepers), 0);
+  ck_assert_int_eq(submit(c, "f", NULL, "3", NULL), COG_OK);
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(ss[i]->wakes, 1);
+    ck_assert_uint_eq(link_count(&ss[i]->p->unslept), 1);
+  }
+  check_grab_structures();
+  /* One sleeps again: its dropped entry goes back, and it is woken. */
+  drain_and_sleep(s1);
+  ck_assert_uint_eq(fn_info("f").sleeping, 1);
+  ck_assert_int_eq(submit(c, "f", NULL, "4", NULL), COG_OK);
+  ck_assert_int_eq(s1->wakes, 2);
+  ck_assert_int_eq(s2->wakes + s3->wakes, 2);
+  check_grab_structures();
+}
+END_TEST
+
+START_TEST(wide_sleeper_sleeps_in_constant_time)
+{
+  /* A worker with many functions: sleeping again after a wake-up moves
+   * only the entries that wake-ups dropped meanwhile. */
+  fake_t *c = peer(0), *w = peer(1);
+  char name[8];
+  for (int i = 0; i < 50; i++) {
+    snprintf(name, sizeof(name), "g%d", i);
+    can_do(w, name);
+  }
+  ck_assert_uint_eq(link_count(&w->p->unslept), 50); /* never slept yet */
+  cog_pre_sleep(w->p);
+  ck_assert_uint_eq(link_count(&w->p->unslept), 0);
+  ck_assert_int_eq(submit(c, "g7", NULL, "1", NULL), COG_OK);
+  ck_assert_int_eq(w->wakes, 1);
+  ck_assert_int_eq(grab(w, NULL), COG_OK);
+  /* Awake: jobs on 10 of its functions drop those 10 entries. */
+  for (int i = 10; i < 20; i++) {
+    snprintf(name, sizeof(name), "g%d", i);
+    ck_assert_int_eq(submit(c, name, NULL, "x", NULL), COG_OK);
+  }
+  ck_assert_int_eq(w->wakes, 1);
+  ck_assert_uint_eq(link_count(&w->p->unslept), 10);
+  drain_and_sleep(w);
+  ck_assert_uint_eq(fn_info("g15").sleeping, 1);
+  ck_assert_int_eq(submit(c, "g15", NULL, "y", NULL), COG_OK);
+  ck_assert_int_eq(w->wakes, 2);
+  check_grab_structures();
 }
 END_TEST
 
@@ -2396,6 +2664,8 @@ static Suite *engine_suite(void)
   tcase_add_test(tc, priority_across_functions);
   tcase_add_test(tc, round_robin_equal_priority);
   tcase_add_test(tc, round_robin_no_starvation);
+  tcase_add_test(tc, grab_wide_worker_keeps_round_robin);
+  tcase_add_test(tc, grab_matches_list_model);
   tcase_add_test(tc, cant_do_and_reset);
 
   tc = tcase(s, "unique", 30);
@@ -2419,6 +2689,8 @@ static Suite *engine_suite(void)
   tcase_add_test(tc, sleeper_of_other_function_not_woken);
   tcase_add_test(tc, wakeup_all_by_default);
   tcase_add_test(tc, wakeup_limit_one);
+  tcase_add_test(tc, sleepers_that_never_grab_cost_once);
+  tcase_add_test(tc, wide_sleeper_sleeps_in_constant_time);
 
   tc = tcase(s, "lost", 30);
   tcase_add_test(tc, worker_disconnect_requeues);

@@ -216,6 +216,62 @@ START_TEST(growth_many_entries)
 }
 END_TEST
 
+START_TEST(growth_is_incremental)
+{
+  /* A doubling moves the old chains over a few buckets per insert: while
+   * it lasts, every node is found, removed and visited in whichever array
+   * it sits in, and the old array goes once it is empty. */
+  enum { N = 4096 };
+  cog_hash_t h;
+  cog_hash_init(&h);
+  item_t *items = calloc(2 * N, sizeof(*items));
+  ck_assert_ptr_nonnull(items);
+  size_t i = 0;
+  for (; i < N; i++) {
+    items[i].key = i;
+    cog_hash_insert(&h, &items[i].node, cog_hash_u64(i));
+  }
+  ck_assert_ptr_null(h.old); /* 4096 nodes in 4096 buckets: full, not grown yet */
+  items[i].key = i;
+  cog_hash_insert(&h, &items[i].node, cog_hash_u64(i));
+  i++;
+  ck_assert_ptr_nonnull(h.old);
+  ck_assert_uint_eq(h.nold, N);
+  ck_assert_uint_eq(h.nbuckets, 2 * N);
+  ck_assert_uint_lt(h.moved, 16);
+  /* Remove some nodes still in the old array and some already moved. */
+  size_t removed = 0;
+  for (size_t k = 0; k < N; k += 3) {
+    cog_hash_remove(&h, &items[k].node);
+    items[k].removed = 1;
+    removed++;
+  }
+  cog_hash_remove(&h, &items[0].node); /* twice: harmless */
+  ck_assert_uint_eq(h.count, N + 1 - removed);
+  while (h.old) {
+    ck_assert_uint_lt(i, 2 * N);
+    items[i].key = i;
+    cog_hash_insert(&h, &items[i].node, cog_hash_u64(i));
+    i++;
+    if (i % 97 == 0) {
+      for (size_t k = 0; k < i; k++)
+        ck_assert_ptr_eq(find_u64(&h, k), items[k].removed ? NULL : &items[k]);
+      size_t n = 0;
+      cog_hash_foreach(&h, visit_count, &n);
+      ck_assert_uint_eq(n, h.count);
+    }
+  }
+  /* A quarter of the inserts it takes to fill the new array. */
+  ck_assert_uint_le(i - (N + 1), N / 4 + 1);
+  ck_assert_uint_eq(h.count, i - removed);
+  for (size_t k = 0; k < i; k++)
+    ck_assert_ptr_eq(find_u64(&h, k), items[k].removed ? NULL : &items[k]);
+  cog_hash_free(&h);
+  ck_assert_ptr_null(h.old);
+  free(items);
+}
+END_TEST
+
 typedef struct sitem {
   cog_hnode_t node;
   char name[24];
@@ -325,6 +381,7 @@ static Suite *hash_suite(void)
   tcase_add_test(tc, collisions_resolved_by_match);
   tcase_add_test(tc, duplicate_keys_find_one);
   tcase_add_test(tc, growth_many_entries);
+  tcase_add_test(tc, growth_is_incremental);
   tcase_add_test(tc, growth_with_string_keys);
   tcase_add_test(tc, foreach_allows_freeing_visited_node);
   tcase_add_test(tc, hash_bytes_properties);
