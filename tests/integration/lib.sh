@@ -449,6 +449,18 @@ server_stop() {
   vg_check
   # cogd stops with status 0 on SIGTERM; anything else (a sanitizer's leak
   # report, a crash in shut-down) is a failure.  vg_check reports valgrind's.
+  # LeakSanitizer's own tracer (the thread that stops the process to scan
+  # it) can crash, seldom, on this kernel: no report is made at all, which
+  # says nothing about cogd.  Said in the log, not counted as a failure;
+  # a real leak report ("detected memory leaks") still fails.
+  if [ "$rc" -ne 0 ] && [ -f "$SERVER_LOG.out" ] &&
+     grep -q 'LeakSanitizer has encountered a fatal error' "$SERVER_LOG.out" &&
+     grep -q '^Tracer caught signal' "$SERVER_LOG.out" &&
+     ! grep -q 'ERROR: \(Address\|Leak\|Undefined\)Sanitizer\|runtime error:\|detected memory leaks' \
+       "$SERVER_LOG.out"; then
+    log "LeakSanitizer's tracer crashed at exit (a sanitizer runtime fault): no leak check for this run"
+    rc=0
+  fi
   if [ "$SERVER" = cogd ] && [ "$killed" = 0 ] && [ "$rc" -ne 0 ] &&
      { ! under_valgrind || [ "$rc" -ne "$VG_EXIT" ]; }; then
     fail "$SERVER exited with status $rc after SIGTERM" "$(server_log_tail 15)"
