@@ -352,6 +352,8 @@ const char *rq_parse_gearmand(const char *name, size_t name_len, const redisRepl
   }
   if (!have_data || j->function_len == 0)
     return "no data or no function";
+  if (j->function_len > COG_FUNCTION_MAX || j->unique_len > COG_UNIQUE_MAX)
+    return "function or unique too long";
   return NULL;
 }
 
@@ -502,6 +504,10 @@ const char *rq_parse_job(const redisReply *h, cog_qjob_t *j)
   }
   if (have != 7)
     return "function, priority or data missing";
+  if (j->function_len == 0 || j->function_len > COG_FUNCTION_MAX)
+    return "bad function";
+  if (j->unique_len > COG_UNIQUE_MAX || j->reducer_len > COG_FUNCTION_MAX)
+    return "bad unique or reducer";
   return NULL;
 }
 

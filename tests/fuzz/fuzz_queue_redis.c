@@ -70,7 +70,8 @@ static int replies(const uint8_t *p, size_t n, redisReply **out)
 
 static void check_job(const cog_qjob_t *j)
 {
-  FZ_CHECK(j->function != NULL && j->function_len > 0);
+  FZ_CHECK(j->function != NULL && j->function_len > 0 && j->function_len <= COG_FUNCTION_MAX);
+  FZ_CHECK(j->unique_len <= COG_UNIQUE_MAX && j->reducer_len <= COG_FUNCTION_MAX);
   FZ_CHECK(j->unique != NULL && j->reducer != NULL && (j->data != NULL || j->data_len == 0));
   FZ_CHECK(j->priority >= COG_PRIO_HIGH && j->priority <= COG_PRIO_LOW);
   FZ_CHECK(j->when >= 0);
