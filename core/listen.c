@@ -1,12 +1,19 @@
 /* Listening sockets for protocol plugins: address parsing, IPv4+IPv6
  * binding, backlog, per-socket options (TCP_NODELAY, keepalive) on
- * accepted connections, and refusing connections when out of descriptors. */
+ * accepted connections, and refusing connections when out of descriptors.
+ *
+ * Accepting runs at COG_EVENT_PRIO_URGENT, so that a new connection (an
+ * operator's `gearadmin --status`) is taken ahead of a burst of traffic on
+ * the connections already open.  So that a storm of new connections
+ * cannot starve those in turn, a socket accepts at most LISTEN_BATCH
+ * connections per loop turn: with more waiting, it pauses until the end
+ * of the turn. */
 #include "cogd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <event2/listener.h>
+#include <event2/event.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,9 +25,19 @@
 cog_listen_cfg_t cog_listen_settings = { 32, 0, -1, -1, -1 };
 
 #define MAX_SOCKS 16
+#define LISTEN_BATCH 64
+
+typedef struct lsock {
+  struct cog_listener *l;
+  struct event *ev;
+  cog_timer_t *resume; /* pending resume_accept                         */
+  int fd;
+  uint8_t enabled;   /* the plugin wants connections                  */
+  uint8_t paused;    /* out of descriptors, or its batch for this turn */
+} lsock_t;
 
 struct cog_listener {
-  struct evconnlistener *ev[MAX_SOCKS];
+  lsock_t s[MAX_SOCKS];
   int n;
   int port;
   cog_accept_fn fn;
@@ -82,12 +99,16 @@ static void reserve(void)
     reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int socklen, void *arg)
+static void sock_watch(lsock_t *s)
 {
-  (void)l;
-  (void)socklen;
-  cog_listener_t *cl = arg;
+  if (s->enabled && !s->paused)
+    event_add(s->ev, NULL);
+  else
+    event_del(s->ev);
+}
+
+static void accepted(cog_listener_t *cl, int fd, const struct sockaddr *sa)
+{
   if (starved) {
     starved = 0;
     cog_log(COG_LOG_NOTICE, "accepting connections again (%lu refused while out of file "
@@ -102,23 +123,38 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 static void resume_accept(void *arg)
 {
-  evconnlistener_enable(arg);
+  lsock_t *s = arg;
+  s->resume = NULL;
+  s->paused = 0;
+  sock_watch(s);
 }
 
-static void on_error(struct evconnlistener *l, void *arg)
+/* Stop accepting on s for ms milliseconds (0: until the connections
+ * ready now have been served: a timer that is due at once runs after the
+ * callbacks already queued). */
+static void pause_accept(lsock_t *s, uint64_t ms)
 {
-  (void)arg;
-  int err = EVUTIL_SOCKET_ERROR();
+  if (s->resume)
+    return;
+  s->resume = cog_timer_add(ms, resume_accept, s);
+  if (s->resume == NULL)
+    return; /* out of memory: keep accepting */
+  s->paused = 1;
+  sock_watch(s);
+}
+
+static void accept_failed(lsock_t *s, int err)
+{
   if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
-    cog_log(COG_LOG_ERROR, "accept failed: %s", evutil_socket_error_to_string(err));
+    cog_log(COG_LOG_ERROR, "accept failed: %s", strerror(err));
     return;
   }
   if (!starved) {
     starved = 1;
     cog_log(COG_LOG_ERROR, "accept failed: %s: refusing new connections until some close "
-            "(-f/--file-descriptors raises the limit)", evutil_socket_error_to_string(err));
+            "(-f/--file-descriptors raises the limit)", strerror(err));
   }
-  int lfd = evconnlistener_get_fd(l), n = 0;
+  int lfd = s->fd, n = 0;
   if (err == EMFILE || err == ENFILE) {
     while (reserve_fd >= 0 && n < 64) {
       close(reserve_fd);
@@ -136,10 +172,33 @@ static void on_error(struct evconnlistener *l, void *arg)
   }
   /* No reserve (another thread took it) or not a descriptor shortage:
    * pause accepting for a moment instead of spinning on the readable socket. */
-  if (reserve_fd < 0 || (err != EMFILE && err != ENFILE)) {
-    evconnlistener_disable(l);
-    cog_timer_add(100, resume_accept, l);
+  if (reserve_fd < 0 || (err != EMFILE && err != ENFILE))
+    pause_accept(s, 100);
+}
+
+static void on_ready(evutil_socket_t lfd, short what, void *arg)
+{
+  (void)what;
+  lsock_t *s = arg;
+  for (int i = 0; i < LISTEN_BATCH; i++) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED)
+        return;
+      accept_failed(s, err);
+      return;
+    }
+    if (sl == 0)
+      ss.ss_family = AF_UNSPEC;
+    accepted(s->l, fd, (struct sockaddr *)&ss);
+    if (!s->enabled) /* the plugin stopped accepting */
+      return;
   }
+  /* More may be waiting: the connections already open come first. */
+  pause_accept(s, 0);
 }
 
 /* "ADDR:PORT", "[V6]:PORT", ":PORT", "PORT", "ADDR" (port 4730) */
@@ -278,16 +337,19 @@ int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
     return n;
   }
   for (int i = 0; i < n; i++) {
-    struct evconnlistener *ev = evconnlistener_new(cog_loop_base(), on_accept, l,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
-    if (ev == NULL) {
+    lsock_t *s = &l->s[l->n];
+    s->l = l;
+    s->fd = fds[i];
+    s->ev = event_new(cog_loop_base(), fds[i], EV_READ | EV_PERSIST, on_ready, s);
+    if (s->ev == NULL || event_priority_set(s->ev, COG_EVENT_PRIO_URGENT) != 0) {
       cog_log(COG_LOG_ERROR, "%s: cannot watch a listening socket", who);
+      if (s->ev)
+        event_free(s->ev);
       close(fds[i]);
       continue;
     }
-    evconnlistener_set_error_cb(ev, on_error);
     reserve();
-    l->ev[l->n++] = ev;
+    l->n++;
   }
   if (l->n == 0) {
     free(l);
@@ -300,10 +362,8 @@ int cog_listen(const char *who, const char *spec, cog_accept_fn fn, void *arg,
 void cog_listener_enable(cog_listener_t *l, int on)
 {
   for (int i = 0; i < l->n; i++) {
-    if (on)
-      evconnlistener_enable(l->ev[i]);
-    else
-      evconnlistener_disable(l->ev[i]);
+    l->s[i].enabled = (uint8_t)(on != 0);
+    sock_watch(&l->s[i]);
   }
 }
 
@@ -311,8 +371,12 @@ void cog_listener_free(cog_listener_t *l)
 {
   if (l == NULL)
     return;
-  for (int i = 0; i < l->n; i++)
-    evconnlistener_free(l->ev[i]);
+  for (int i = 0; i < l->n; i++) {
+    if (l->s[i].resume)
+      cog_timer_cancel(l->s[i].resume);
+    event_free(l->s[i].ev);
+    close(l->s[i].fd);
+  }
   free(l);
 }
 

@@ -41,6 +41,16 @@ int cog_loop_init(void)
   event_config_free(cfg);
   if (base == NULL)
     return COG_ERROR;
+  /* Priorities: within a turn, the base serves the ready events of the
+   * highest priority, polls again, and so on until none is left; so an
+   * urgent event that became ready meanwhile (an admin `status` behind a
+   * burst from 10,000 connections) waits for one poll's worth of default
+   * callbacks at most, not for the whole burst. */
+  if (event_base_priority_init(base, COG_EVENT_PRIORITIES) != 0) {
+    event_base_free(base);
+    base = NULL;
+    return COG_ERROR;
+  }
   stopping = 0;
   return COG_OK;
 }

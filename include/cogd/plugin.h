@@ -42,6 +42,11 @@ extern "C" {
 #define COG_ABI_MAJOR 1
 #define COG_ABI_MINOR 1
 
+/* Priorities of the core's event base (see cog_host_t.event_base). */
+#define COG_EVENT_PRIORITIES   3
+#define COG_EVENT_PRIO_URGENT  0 /* interactive admin traffic            */
+#define COG_EVENT_PRIO_DEFAULT 1 /* what event_new() gives               */
+
 /* True when a versioned struct (first field: its size) built by the other
  * side is long enough to hold member: how struct layers are read. */
 #define COG_OPS_HAS(ptr, type, member) \
@@ -315,7 +320,11 @@ typedef struct cog_host {
 
   /* -- the event loop.  The libevent base (struct event_base *) for plugins
    * that use libevent directly (evhttp, hiredis's adapter).  Owned by the
-   * core. */
+   * core.  It has COG_EVENT_PRIORITIES priorities: events are created at
+   * COG_EVENT_PRIO_DEFAULT; an event set to COG_EVENT_PRIO_URGENT with
+   * event_priority_set() is served ahead of a backlog of default ones
+   * (the base re-polls after a bounded batch of default callbacks).  The
+   * admin protocol uses it so that `status` answers during a flood. */
   void *(*event_base)(void);
   /* Monotonic milliseconds, and wall-clock unix seconds. */
   uint64_t (*now_ms)(void);

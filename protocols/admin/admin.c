@@ -31,7 +31,8 @@ typedef struct aconn {
   struct event *rev, *wev;
   struct evbuffer *in, *out;
   struct aconn *prev, *next;
-  uint8_t dead, draining, flush_scheduled, writing, allowed;
+  uint8_t dead, draining, writing, allowed;
+  uint8_t demoted;  /* served once this turn: default priority until its end */
   char addr[48];
 } aconn_t;
 
@@ -46,16 +47,13 @@ struct adm {
 
 #define LOG(a, lvl, ...) (a)->host->log((a)->self, (lvl), __VA_ARGS__)
 
-static void flush_cb(void *arg);
 static void close_cb(void *arg);
 
-/* ------------------------------------------------------------- output */
-
-static void schedule_flush(aconn_t *c)
-{
-  if (!c->flush_scheduled && !c->dead && c->a->host->defer(flush_cb, c) == COG_OK)
-    c->flush_scheduled = 1;
-}
+/* ------------------------------------------------------------- output
+ * Replies are written as soon as the commands read are answered, not at
+ * the end of the loop turn: the turn may be long (a burst from thousands
+ * of Gearman connections) and an admin answer should not wait for it.
+ * Admin events run at COG_EVENT_PRIO_URGENT for the same reason. */
 
 static void kill_conn(aconn_t *c)
 {
@@ -96,14 +94,6 @@ static void do_write(aconn_t *c)
     kill_conn(c);
 }
 
-static void flush_cb(void *arg)
-{
-  aconn_t *c = arg;
-  c->flush_scheduled = 0;
-  if (!c->dead)
-    do_write(c);
-}
-
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
   (void)fd;
@@ -114,6 +104,26 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 }
 
 /* -------------------------------------------------------------- input */
+
+static void promote_cb(void *arg)
+{
+  aconn_t *c = arg;
+  c->demoted = 0;
+  if (!c->dead)
+    event_priority_set(c->rev, COG_EVENT_PRIO_URGENT);
+}
+
+/* An admin connection is read ahead of Gearman traffic once per loop
+ * turn; after that, until the turn ends, it waits its turn like the
+ * others, so that a client streaming commands cannot starve them. */
+static void demote(aconn_t *c)
+{
+  if (c->demoted || c->dead || event_priority_set(c->rev, COG_EVENT_PRIO_DEFAULT) != 0)
+    return;
+  c->demoted = 1;
+  if (c->a->host->defer(promote_cb, c) != COG_OK)
+    c->demoted = 0; /* stays at default priority until the next read */
+}
 
 static void process(aconn_t *c)
 {
@@ -134,13 +144,15 @@ static void process(aconn_t *c)
     adm_line(&cmd, line, n);
     free(line);
   }
-  schedule_flush(c);
+  if (!c->dead)
+    do_write(c);
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
   (void)what;
   aconn_t *c = arg;
+  demote(c);
   int n = evbuffer_read(c->in, fd, 16384);
   if (n > 0) {
     process(c);
@@ -160,7 +172,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
   }
   c->draining = 1;
   event_del(c->rev);
-  schedule_flush(c);
+  if (!c->dead)
+    do_write(c);
 }
 
 static void conn_free(aconn_t *c)
@@ -209,7 +222,9 @@ static void adopt(adm_t *a, int fd, const char *address, const void *prefix, siz
   if (a->conns)
     a->conns->prev = c;
   a->conns = c;
-  if (!c->in || !c->out || !c->rev || !c->wev || event_add(c->rev, NULL) != 0) {
+  if (!c->in || !c->out || !c->rev || !c->wev ||
+      event_priority_set(c->rev, COG_EVENT_PRIO_URGENT) != 0 ||
+      event_priority_set(c->wev, COG_EVENT_PRIO_URGENT) != 0 || event_add(c->rev, NULL) != 0) {
     LOG(a, COG_LOG_ERROR, "cannot set up an admin connection from %s", c->addr);
     conn_free(c);
     return;

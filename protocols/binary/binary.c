@@ -752,6 +752,10 @@ static void process(conn_t *c)
         return;
       }
       c->classified = 1;
+      /* A Gearman connection: served in turn from now on (until its first
+       * byte it might have been an admin command, see on_accept). */
+      if (c->rev)
+        event_priority_set(c->rev, COG_EVENT_PRIO_DEFAULT);
     }
     size_t hl = avail < BP_HEADER ? avail : BP_HEADER;
     unsigned char *hdr = evbuffer_pullup(c->in, (ev_ssize_t)hl);
@@ -1127,7 +1131,11 @@ static void on_accept(void *arg, int fd, const char *address)
   c->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, c);
   c->wev = event_new(base, fd, EV_WRITE, on_writable, c);
   cog_peer_info_t info = { fd, address, "binary" };
-  if (c->in && c->out && c->rev && c->wev)
+  /* Until its first byte says Gearman or admin, a connection is read
+   * ahead of the others: `gearadmin --status` on a fresh connection gets
+   * its answer during a burst of Gearman traffic. */
+  if (c->in && c->out && c->rev && c->wev &&
+      event_priority_set(c->rev, COG_EVENT_PRIO_URGENT) == 0)
     c->peer = b->host->peer_open(&peer_ops, c, &info);
   link_conn(b, c);
   if (c->peer == NULL || event_add(c->rev, NULL) != 0) {

@@ -6,10 +6,12 @@
 
 hold: opens N connections and keeps them; checks every one is served (one
 ECHO each, all at once); then times M `status` admin commands on one more
-connection (half of them while every held connection sends an ECHO), and
-prints
+connection.  Twice, every held connection sends an ECHO at once, and a
+`status` follows right behind the burst (on that connection, then on a
+fresh one): these are timed apart and must answer within 500 ms.  Prints
 
-    conns=N status_p50_ms=.. status_max_ms=.. status_over_100ms=K rss_kb=..
+    conns=N ... status_p50_ms=.. status_max_ms=.. status_over_100ms=K
+    status_behind_burst_ms=A,B rss_kb=..
 
 storm: an admin connection is opened first, then N connections at once
 (past the server's descriptor limit).  Each one is then either served (it
@@ -18,6 +20,17 @@ one that neither answers nor closes within 5 s hangs.  The admin connection
 must still answer `status`.  Prints
 
     storm conns=N served=S refused=R hung=H status_ok=0|1 rss_kb=..
+
+starve: admin connections and new connections are served ahead of Gearman
+traffic; this checks that they cannot starve it.  For --seconds, one
+client streams admin commands as fast as cogd answers them and another
+opens and closes connections in a loop, while a Gearman connection times
+ECHO round trips.  Prints
+
+    starve echoes=N echo_max_ms=.. admin_replies=N connects=N
+
+and fails unless the ECHOs kept coming (each within 500 ms) and the other
+two made progress too.
 """
 
 import argparse
@@ -26,6 +39,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 
 ECHO = b"\0REQ" + struct.pack(">II", 16, 4) + b"ping"
@@ -156,16 +170,27 @@ def cmd_hold(a):
     lat = []
     burst = []
     for i in range(a.status_samples):
-        if i == a.status_samples // 2:
+        if i in (a.status_samples // 2, a.status_samples * 3 // 4):
             for s in socks:          # a burst from every held connection
                 try:
                     s.send(ECHO)
                 except OSError:
                     pass
-            # The status sent right behind the burst waits for the server
-            # to answer the 10,000 requests that came first (one thread,
-            # first come first served): timed apart, bounded at 1 s.
-            burst.append(status(admin))
+            # A status right behind the burst.  Admin connections (and new
+            # connections, until their first byte) are read ahead of Gearman
+            # traffic, but the answer still waits for the poll round being
+            # served and for the end-of-turn writes to the connections read
+            # in it (up to some thousands): timed apart, bounded at 500 ms
+            # (measured: 20-100 ms).  Once on the held admin connection,
+            # once on a fresh one (as gearadmin does).
+            if i == a.status_samples // 2:
+                burst.append(status(admin))
+            else:
+                t0 = time.monotonic()
+                fresh = socket.create_connection(("127.0.0.1", a.port))
+                status(fresh)
+                burst.append(time.monotonic() - t0)
+                fresh.close()
         lat.append(status(admin))
     # the burst's answers, then one more check that all are still there
     time.sleep(0.2)
@@ -178,12 +203,12 @@ def cmd_hold(a):
     served2, closed2, hung2 = echo_all(socks, 30)
     lat.sort()
     print("conns=%d served=%d served_after=%d open_secs=%.1f status_samples=%d status_p50_ms=%.2f "
-          "status_max_ms=%.2f status_over_100ms=%d status_behind_burst_ms=%.2f rss_kb=%d"
+          "status_max_ms=%.2f status_over_100ms=%d status_behind_burst_ms=%s rss_kb=%d"
           % (a.conns, len(served), len(served2), t_open, len(lat), lat[len(lat) // 2] * 1000,
-             lat[-1] * 1000, sum(1 for x in lat if x > 0.1), burst[0] * 1000 if burst else -1,
-             rss_kb(a.pid)))
+             lat[-1] * 1000, sum(1 for x in lat if x > 0.1),
+             ",".join("%.2f" % (x * 1000) for x in burst), rss_kb(a.pid)))
     ok = (len(served) == a.conns and len(served2) == a.conns
-          and all(x <= 0.1 for x in lat) and all(x <= 1.0 for x in burst))
+          and all(x <= 0.1 for x in lat) and all(x <= 0.5 for x in burst))
     sys.exit(0 if ok else 1)
 
 
@@ -205,15 +230,88 @@ def cmd_storm(a):
     sys.exit(0 if st_ok and not hung and closed else 1)
 
 
+def cmd_starve(a):
+    stop = threading.Event()
+    counts = {"replies": 0, "connects": 0}
+
+    def admin_sender(sock):
+        batch = b"version\n" * 2000
+        try:
+            while not stop.is_set():
+                sock.sendall(batch)
+        except OSError:
+            pass
+
+    def admin_reader(sock):
+        sock.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                d = sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not d:
+                return
+            counts["replies"] += d.count(b"\n")
+
+    def connector():
+        while not stop.is_set():
+            try:
+                c = socket.create_connection(("127.0.0.1", a.port), timeout=2)
+                c.close()
+                counts["connects"] += 1
+            except OSError:
+                time.sleep(0.01)
+
+    admin = socket.create_connection(("127.0.0.1", a.port))
+    threads = [threading.Thread(target=admin_sender, args=(admin,)),
+               threading.Thread(target=admin_reader, args=(admin,)),
+               threading.Thread(target=connector)]
+    gm = socket.create_connection(("127.0.0.1", a.port))
+    gm.settimeout(5.0)
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    lat = []
+    ok = True
+    end = time.monotonic() + a.seconds
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        try:
+            gm.sendall(ECHO)
+            b = b""
+            while len(b) < len(ECHO_RES):
+                d = gm.recv(64)
+                if not d:
+                    raise EOFError("closed")
+                b += d
+        except (OSError, EOFError):
+            ok = False
+            break
+        lat.append(time.monotonic() - t0)
+        ok = ok and b == ECHO_RES
+    stop.set()
+    admin.close()
+    for t in threads:
+        t.join(10)
+    worst = max(lat) if lat else -1
+    print("starve echoes=%d echo_max_ms=%.2f admin_replies=%d connects=%d"
+          % (len(lat), worst * 1000, counts["replies"], counts["connects"]))
+    ok = ok and len(lat) >= 20 and worst <= 0.5 and counts["replies"] > 0 and counts["connects"] > 0
+    sys.exit(0 if ok else 1)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("hold", "storm"))
+    ap.add_argument("mode", choices=("hold", "storm", "starve"))
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--conns", type=int, default=10000)
     ap.add_argument("--status-samples", type=int, default=200)
     ap.add_argument("--pid", type=int, default=0)
+    ap.add_argument("--seconds", type=float, default=3.0)
     a = ap.parse_args()
-    (cmd_hold if a.mode == "hold" else cmd_storm)(a)
+    {"hold": cmd_hold, "storm": cmd_storm, "starve": cmd_starve}[a.mode](a)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@
 # descriptor limit (-f): cogd stays up, keeps serving the connections it
 # has and `status`, refuses the excess at once (no client left hanging),
 # logs the episode once, and accepts again when descriptors are free.
-# make check: 10,000 connections, 200,000 jobs (fewer under ASan);
-# contrib/quickstart soak: FLOOD_JOBS=1000000.
+# make check: 10,000 connections and 1,000,000 jobs (about 10 s; fewer
+# under ASan).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/queue_lib.sh"   # qs_line
 no_valgrind "10,000 connections and 100 ms deadlines measure speed, which valgrind changes"
@@ -17,7 +17,7 @@ BENCH=$top_builddir/contrib/bench/cog-bench
 [ -x "$BENCH" ] || { fail "cog-bench not built ($BENCH)"; finish; }
 
 CONNS=${FLOOD_CONNS:-10000}
-JOBS=${FLOOD_JOBS:-200000}
+JOBS=${FLOOD_JOBS:-1000000}
 if cogd_sanitized; then
   CONNS=${FLOOD_CONNS:-5000}
   JOBS=${FLOOD_JOBS:-50000}
@@ -58,4 +58,16 @@ assert_true "storm: a new connection is served afterwards" wait_until 5 gp echo
 lg=$(cat "$SERVER_LOG")
 assert_eq "storm: the shortage logged once" 1 "$(printf '%s\n' "$lg" | grep -c 'refusing new connections until some close')"
 assert_match "storm: the end of the episode logged" "accepting connections again \([0-9]+ refused" "$lg"
+server_stop
+
+# ------------------------------------------------------------------ starve
+# Admin connections and new ones are read ahead of Gearman traffic: a
+# client streaming admin commands, and another opening connections in a
+# loop, must not starve a Gearman connection.
+server_start
+r=$(timeout 60 python3 "$TESTS_DIR/flood.py" starve --port "$PORT" --seconds 3 2>&1)
+rc=$?
+echo "$r"
+assert_eq "starve: Gearman traffic served while admin and new connections stream" 0 "$rc"
+assert_true "starve: cogd alive" server_alive
 finish
