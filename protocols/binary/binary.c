@@ -10,8 +10,13 @@
  * of a raw fd with two events: its input and output evbuffers take the
  * place of c->in and c->out, so the packet code is the same, and the
  * bufferevent writes what the packet code adds.  The plaintext path keeps
- * its raw events and evbuffer_read/evbuffer_write. */
+ * its raw events and evbuffer_read/evbuffer_write.
+ *
+ * With --io-threads N the plaintext output is written by writer threads
+ * (writer.c): at the end of the turn the loop moves c->out to the
+ * connection's writer instead of calling send() itself. */
 #include "packet.h"
+#include "writer.h"
 
 #include <cogd/plugin.h>
 
@@ -51,6 +56,7 @@ typedef struct conn {
   int fd;
   struct event *rev, *wev;
   struct evbuffer *in, *out;
+  bw_conn_t *wc;             /* --io-threads: its writer side, once it wrote */
 #ifdef HAVE_OPENSSL
   struct bufferevent *bev;   /* TLS: owns fd, the SSL, and in/out       */
   struct bufferevent *relay; /* TLS admin: our end of the socketpair    */
@@ -83,6 +89,8 @@ struct bin {
   long nconns, max_conns;
   int tls;                 /* --ssl: every connection is TLS           */
   uint64_t hs_ms;          /* --ssl-handshake-timeout                  */
+  bw_pool_t *writers;      /* --io-threads, NULL: the loop writes      */
+  int stopping;            /* in fini                                  */
 };
 
 #define LOG(b, lvl, ...) (b)->host->log((b)->self, (lvl), __VA_ARGS__)
@@ -253,6 +261,26 @@ static int over_limit(conn_t *c, size_t left)
   return 1;
 }
 
+/* --io-threads: hand the output to the writer; what it still holds
+ * counts against --max-output-buffer. */
+static void writer_flush(conn_t *c)
+{
+  int last = c->draining && c->holds == NULL;
+  if (c->wc == NULL && evbuffer_get_length(c->out) > 0) {
+    c->wc = bw_conn_new(c->b->writers, c->fd, c);
+    if (c->wc == NULL) {
+      LOG(c->b, COG_LOG_ERROR, "connection %d from %s: out of memory: closing it", c->fd, c->addr);
+      kill_conn(c);
+      return;
+    }
+  }
+  size_t left = c->wc ? bw_push(c->wc, c->out, last) : 0;
+  if (over_limit(c, left))
+    return;
+  if (left == 0 && last)
+    kill_conn(c);
+}
+
 static void do_write(conn_t *c)
 {
 #ifdef HAVE_OPENSSL
@@ -261,6 +289,10 @@ static void do_write(conn_t *c)
     return;
   }
 #endif
+  if (c->b->writers) {
+    writer_flush(c);
+    return;
+  }
   while (evbuffer_get_length(c->out) > 0) {
     int n = evbuffer_write(c->out, c->fd);
     if (n < 0) {
@@ -834,6 +866,24 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------- connections */
 
+/* A writer's note about connection OWNER (on the loop thread). */
+static void writer_note(void *owner, int kind, int err)
+{
+  conn_t *c = owner;
+  if (kind == BW_CLOSED) {
+    free(c); /* conn_free left it for the writer to finish with */
+    return;
+  }
+  if (c->dead || c->b->stopping)
+    return;
+  if (kind == BW_ERROR) {
+    LOG(c->b, COG_LOG_INFO, "connection %d from %s: write: %s", c->fd, c->addr, strerror(err));
+    kill_conn(c);
+  } else {
+    do_write(c); /* all written: a draining connection may close now */
+  }
+}
+
 static void conn_free(conn_t *c)
 {
   if (c->peer)
@@ -867,6 +917,12 @@ static void conn_free(conn_t *c)
   if (c->out)
     evbuffer_free(c->out);
   holds_free(c);
+  int later = 0;
+  if (c->wc) {
+    later = !bw_close(c->wc); /* the writer closes the fd */
+    c->wc = NULL;
+    c->fd = -1;
+  }
   if (c->fd >= 0)
     close(c->fd);
   if (c->prev)
@@ -876,7 +932,8 @@ static void conn_free(conn_t *c)
   if (c->next)
     c->next->prev = c->prev;
   c->b->nconns--;
-  free(c);
+  if (!later)
+    free(c);
 }
 
 static void conn_close_cb(void *arg)
@@ -1155,6 +1212,8 @@ static const cog_option_t options[] = {
     "Gearman connections at most; more get ERROR and are closed (0: the open-file limit - 64)" },
   { "exceptions", 0, COG_OPT_FLAG, NULL, NULL,
     "send WORK_EXCEPTION to every client, not only those that asked (OPTION_REQ exceptions)" },
+  { "io-threads", 0, COG_OPT_INT, "N", "0",
+    "threads that write replies to plaintext connections (0: the event loop writes them)" },
   { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -1199,6 +1258,18 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
     b->hs_ms = (uint64_t)opt_ll(b, "ssl-handshake-timeout", 10) * 1000;
   }
 #endif
+  long long nio = opt_ll(b, "io-threads", 0);
+  if (nio < 0 || nio > 64) {
+    LOG(b, COG_LOG_ERROR, "--io-threads must be 0..64");
+    free(b);
+    return COG_EINVAL;
+  }
+  if (nio > 0 && b->tls)
+    LOG(b, COG_LOG_NOTICE, "--io-threads ignored: TLS connections are written by the event loop");
+  else if (nio > 0 && (b->writers = bw_pool_new(host, self, (int)nio, writer_note)) == NULL) {
+    free(b);
+    return COG_ERROR;
+  }
   *state = b;
   return COG_OK;
 }
@@ -1261,12 +1332,15 @@ static void bin_fini(void *state)
   bin_t *b = state;
   for (int i = 0; i < b->nlisteners; i++)
     b->host->listener_free(b->listeners[i]);
-  while (b->conns) {
-    conn_t *c = b->conns;
+  b->stopping = 1;
+  for (conn_t *c = b->conns; c; c = c->next)
     if (!c->dead && c->rev)
       do_write(c); /* best effort: last replies (plaintext) */
-    conn_free(c);
-  }
+  if (b->writers)
+    bw_pool_stop(b->writers); /* they write once more, then exit */
+  while (b->conns)
+    conn_free(b->conns);
+  bw_pool_free(b->writers);
   free(b);
 }
 

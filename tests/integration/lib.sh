@@ -10,6 +10,9 @@
 #                   directory under $top_builddir holding protocol_*.so/queue_*.so)
 #   top_srcdir, top_builddir  honoured when exported (automake), else derived
 #   KEEP_TMP=1      keep the temp directory (logs) after the test
+#   COGD_EXTRA_ARGS more cogd arguments for every server_start and
+#                   server_kill_restart (word-split), e.g. "--io-threads 1":
+#                   t_iothreads.sh reruns other tests with it
 #   COGD_VALGRIND=1 run cogd under valgrind memcheck (suppressions: every
 #                   tests/valgrind/*.supp); a memcheck error or a definite or
 #                   indirect leak fails the test.  Start-up and shut-down waits
@@ -380,7 +383,7 @@ server_start() {
       finish
     fi
     server_spawn -p "$PORT" -L 127.0.0.1 --plugin-dir "$COGD_PLUGIN_DIR" \
-      -P "$SERVER_PIDFILE" -l "$SERVER_LOG" -v -v -v "$@"
+      -P "$SERVER_PIDFILE" -l "$SERVER_LOG" -v -v -v ${COGD_EXTRA_ARGS:-} "$@"
   else
     server_spawn -p "$PORT" -L 127.0.0.1 --pid-file "$SERVER_PIDFILE" \
       --log-file "$SERVER_LOG" -t 0 "$@"
@@ -405,7 +408,7 @@ server_kill_restart() {
   SERVER_LOG="$TMPD/server.$SERVER_STARTS.log"
   SERVER_PIDFILE="$TMPD/server.$SERVER_STARTS.pid"
   server_spawn -p "$PORT" -L 127.0.0.1 --plugin-dir "$COGD_PLUGIN_DIR" \
-    -P "$SERVER_PIDFILE" -l "$SERVER_LOG" -v -v "$@" || {
+    -P "$SERVER_PIDFILE" -l "$SERVER_LOG" -v -v ${COGD_EXTRA_ARGS:-} "$@" || {
     fail "server restart on port $PORT ($*)"
     finish
   }
