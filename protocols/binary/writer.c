@@ -259,6 +259,9 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 static void *writer_main(void *arg)
 {
   bw_writer_t *w = arg;
+#ifdef __linux__
+  pthread_setname_np(pthread_self(), "cogd-writer"); /* top -H, ps -L, the tests */
+#endif
   for (;;) {
     pthread_mutex_lock(&w->mu);
     int idle = w->todo == NULL && !w->stop;
