@@ -111,6 +111,13 @@ static int make_pipe(int fds[2])
   return 0;
 }
 
+static void close_pipe(int fds[2])
+{
+  for (int i = 0; i < 2; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+}
+
 /* ------------------------------------------------------ writer thread */
 
 /* Writer thread: tell the loop about WC (KIND). */
@@ -156,9 +163,7 @@ static void write_out(bw_conn_t *wc)
       break;
     sent += (size_t)n;
   }
-  if (err)
-    evbuffer_drain(wc->out, evbuffer_get_length(wc->out));
-  if (evbuffer_get_length(wc->out) > 0) {
+  if (!err && evbuffer_get_length(wc->out) > 0) {
     if (wc->wev == NULL)
       wc->wev = event_new(wc->w->base, wc->fd, EV_WRITE, on_writable, wc);
     if (wc->wev == NULL || event_add(wc->wev, NULL) != 0)
@@ -166,6 +171,8 @@ static void write_out(bw_conn_t *wc)
     else
       wc->w->narmed++;
   }
+  if (err)
+    evbuffer_drain(wc->out, evbuffer_get_length(wc->out));
   bw_writer_t *w = wc->w;
   pthread_mutex_lock(&w->mu);
   int empty = 0;
@@ -507,16 +514,12 @@ void bw_pool_free(bw_pool_t *p)
       event_free(w->wake_ev);
     if (w->base)
       event_base_free(w->base);
-    for (int k = 0; k < 2; k++)
-      if (w->wake[k] >= 0)
-        close(w->wake[k]);
+    close_pipe(w->wake);
     pthread_mutex_destroy(&w->mu);
   }
   if (p->nev)
     event_free(p->nev);
-  for (int k = 0; k < 2; k++)
-    if (p->npipe[k] >= 0)
-      close(p->npipe[k]);
+  close_pipe(p->npipe);
   pthread_mutex_destroy(&p->nmu);
   free(p->w);
   free(p);
