@@ -6,7 +6,8 @@
 # never reads (--max-output-buffer counts what the writer still holds),
 # and a graceful shutdown with output queued.  Then the binary-protocol
 # suites (t_protocol, t_commit: answer holds, t_limits, t_badinput,
-# t_basic) run again with COGD_EXTRA_ARGS="--io-threads 2".
+# t_basic, t_bench: every load mode) run again with
+# COGD_EXTRA_ARGS="--io-threads 2".
 . "$(dirname "$0")/lib.sh"
 [ "$SERVER" = cogd ] || skip "cogd only"
 need python3
@@ -147,7 +148,7 @@ vg_check
 if under_valgrind; then
   log "under valgrind: the other suites are not rerun here (tests/valgrind/run runs them)"
 else
-  for t in t_protocol t_commit t_limits t_badinput t_basic; do
+  for t in t_protocol t_commit t_limits t_badinput t_basic t_bench; do
     out=$(COGD_EXTRA_ARGS="--io-threads 2" "$TESTS_DIR/$t.sh" 2>&1); rc=$?
     if [ "$rc" = 0 ]; then
       ok "$t with --io-threads 2 ($(printf '%s\n' "$out" | grep -c '^ok') checks)"
