@@ -13,6 +13,8 @@
 #   COGD_EXTRA_ARGS more cogd arguments for every server_start and
 #                   server_kill_restart (word-split), e.g. "--io-threads 1":
 #                   t_iothreads.sh reruns other tests with it
+#   COGD_TESTS_ONLY "t_a t_b": every other test skips itself (make distcheck
+#                   runs a subset from the tarball: contrib/quickstart)
 #   COGD_VALGRIND=1 run cogd under valgrind memcheck (suppressions: every
 #                   tests/valgrind/*.supp); a memcheck error or a definite or
 #                   indirect leak fails the test.  Start-up and shut-down waits
@@ -73,6 +75,13 @@ no_valgrind() { if under_valgrind; then skip "not under valgrind: $*"; fi; }
 
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/cogd-it-$TEST_NAME.XXXXXX")
 export TMPD
+
+if [ -n "${COGD_TESTS_ONLY:-}" ]; then
+  case " $COGD_TESTS_ONLY " in
+    *" $TEST_NAME "*) ;;
+    *) skip "not in COGD_TESTS_ONLY ($COGD_TESTS_ONLY)" ;;
+  esac
+fi
 
 PORT=
 SERVER_PID=
