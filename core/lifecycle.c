@@ -44,7 +44,11 @@ void cog_shutdown(int how_graceful)
   if (graceful)
     return;
   graceful = 1;
-  /* From the end of the turn: the caller may be inside a connection. */
+  /* No new job or grab from now on: the admin protocol answers OK at once,
+   * and a client that reads it may submit before the turn ends. */
+  cog_engine_drain();
+  /* The rest from the end of the turn: the caller may be inside a
+   * connection. */
   if (cog_defer(start_graceful, NULL) != COG_OK)
     start_graceful(NULL);
 }

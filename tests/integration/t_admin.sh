@@ -124,10 +124,16 @@ c.send(SUBMIT_JOB, b"adm_g", b"", b"work")
 t, a = c.expect(JOB_CREATED)
 w = worker(b"adm_g")
 job = w.grab()
+c2 = Conn()
+check_true("a second client connected", c2.echo_ok())
 adm = socket.create_connection(("127.0.0.1", PORT))
 adm.sendall(b"shutdown graceful\n")
 adm.settimeout(5)
 check("graceful shutdown answered", b"OK\r\n", adm.recv(100))
+# Once OK is out, no job is accepted any more (not even in the same turn).
+c2.send(SUBMIT_JOB_BG, b"adm_g", b"", b"late")
+t, a = c2.expect(JOB_CREATED, ERROR)
+check("a submit right after the OK is refused", "ERROR", name(t))
 time.sleep(0.3)
 refused = False
 try:

@@ -121,6 +121,11 @@ w = worker(b"io_g")
 job = w.grab()
 for i in range(8):
     c.send(ECHO_REQ, b"g%d" % i + b"x" * 16000)
+# Let cogd read all 8 before the shutdown: the admin connection is served
+# ahead of this one, and a graceful shutdown with no job left running does
+# not read further requests (the job may complete before the end of the turn
+# in which the shutdown starts, once the admin OK is out).
+time.sleep(0.5)
 adm = socket.create_connection(("127.0.0.1", PORT))
 adm.sendall(b"shutdown graceful\n")
 adm.settimeout(5)
