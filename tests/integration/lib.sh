@@ -76,13 +76,6 @@ no_valgrind() { if under_valgrind; then skip "not under valgrind: $*"; fi; }
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/cogd-it-$TEST_NAME.XXXXXX")
 export TMPD
 
-if [ -n "${COGD_TESTS_ONLY:-}" ]; then
-  case " $COGD_TESTS_ONLY " in
-    *" $TEST_NAME "*) ;;
-    *) skip "not in COGD_TESTS_ONLY ($COGD_TESTS_ONLY)" ;;
-  esac
-fi
-
 PORT=
 SERVER_PID=
 SERVER_LOG=
@@ -213,6 +206,13 @@ skip() {
   [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$TMPD"
   exit 77
 }
+
+if [ -n "${COGD_TESTS_ONLY:-}" ]; then
+  case " $COGD_TESTS_ONLY " in
+    *" $TEST_NAME "*) ;;
+    *) skip "not in COGD_TESTS_ONLY ($COGD_TESTS_ONLY)" ;;
+  esac
+fi
 
 need() {
   local t
