@@ -48,6 +48,7 @@ struct pstat {
   double cpu_s;  /* seconds on a CPU: the sum of the threads' schedstat run
                     times (ns resolution), else utime + stime (clock ticks) */
   bool precise;  /* from schedstat */
+  unsigned long long user_ticks, sys_ticks; /* utime and stime, all threads */
   long rss_kb;   /* VmRSS */
   long hwm_kb;   /* VmHWM (peak RSS) */
   long threads;
@@ -66,7 +67,8 @@ void rep_i64(const char *key, int64_t v);
 void rep_dbl(const char *key, double v, int decimals);
 /* p50/p90/p99/p999/max in microseconds under PREFIX ("" or "fg_") */
 void rep_hist(const char *prefix, const struct hist *h);
-/* server_cpu_s, server_cpu_us_per_job (when jobs > 0) under PREFIX */
+/* server_cpu_s, server_cpu_us_per_job (when jobs > 0) and server_kernel_pct
+ * (stime's share of utime + stime, when 20 ticks or more) under PREFIX */
 void rep_cpu(const char *prefix, const struct pstat *a, const struct pstat *b, uint64_t jobs);
 void rep_print(FILE *f, bool json);
 

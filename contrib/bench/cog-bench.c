@@ -107,6 +107,7 @@ static struct opts {
   bool queue_jobs;         /* hold: one background job on each function */
   const char *prefix;      /* hold: function names PREFIX0 .. PREFIX(F-1) */
   int worker_funcs;        /* fg/bg: extra CAN_DOs of every measuring worker */
+  int worker_inflight;     /* grab requests each worker keeps in flight */
   const char *worker_prefix;
 } o;
 
@@ -148,6 +149,7 @@ struct conn {
   uint64_t coinuse;
   /* worker */
   enum wstate ws;
+  int grabs; /* workers: GRAB_JOBs sent and not yet answered */
   unsigned wfuncs; /* 1: the fg function, 2: the bg function */
   /* poller */
   char poll_h[HANDLE_MAX];
@@ -668,6 +670,14 @@ static void remember_handle(const char *h, size_t n)
 }
 
 /* -------------------------------------------------------------- workers */
+/* one more GRAB_JOB in flight (--worker-inflight J keeps J of them) */
+static void worker_grab(struct conn *c)
+{
+  send0(c, o.grab == G_UNIQ ? GRAB_JOB_UNIQ : o.grab == G_ALL ? GRAB_JOB_ALL : GRAB_JOB);
+  c->grabs++;
+  c->ws = W_GRABBING;
+}
+
 static void worker_start(struct conn *c)
 {
   if (c->wfuncs & 1)
@@ -678,15 +688,9 @@ static void worker_start(struct conn *c)
     send0(c, PRE_SLEEP);
     c->ws = W_SLEEPING;
   } else {
-    send0(c, o.grab == G_UNIQ ? GRAB_JOB_UNIQ : o.grab == G_ALL ? GRAB_JOB_ALL : GRAB_JOB);
-    c->ws = W_GRABBING;
+    for (int i = 0; i < o.worker_inflight; i++)
+      worker_grab(c);
   }
-}
-
-static void worker_grab(struct conn *c)
-{
-  send0(c, o.grab == G_UNIQ ? GRAB_JOB_UNIQ : o.grab == G_ALL ? GRAB_JOB_ALL : GRAB_JOB);
-  c->ws = W_GRABBING;
 }
 
 /* CAN_DO on PREFIX0 .. PREFIX(n-1) */
@@ -844,16 +848,17 @@ static void worker_job(struct conn *c, uint32_t type, const char *p, uint32_t n)
           conn_flush(g.c[i]);
         }
   }
-  c->ws = W_BUSY;
+  c->grabs--;
+  c->ws = c->grabs > 0 ? W_GRABBING : W_BUSY;
   if ((o.mode == M_BG || o.mode == M_QUEUED) && g.bg_wrx == (uint64_t)o.jobs)
     bg_drain_done();
   else if (o.mode == M_MIX && g.stopping)
     check_drained();
-  if (c->ws == W_BUSY) {
-    if (g.workers_stop)
-      worker_settle_one(c);
-    else
+  if (c->ws == W_BUSY || c->ws == W_GRABBING) {
+    if (!g.workers_stop)
       worker_grab(c);
+    else if (c->grabs == 0) /* settle once every grab is answered */
+      worker_settle_one(c);
   }
 }
 
@@ -869,18 +874,21 @@ static void worker_packet(struct conn *c, uint32_t type, const char *p, uint32_t
     if (c->ws != W_GRABBING)
       fail(EXIT_PROTO, c, "NO_JOB while not grabbing");
     g.nojob++;
-    if (g.workers_stop)
-      worker_settle_one(c);
-    else if (o.mode == M_BG && !o.sleep_mode)
+    c->grabs--;
+    if (g.workers_stop) {
+      if (c->grabs == 0)
+        worker_settle_one(c);
+    } else if (o.mode == M_BG && !o.sleep_mode)
       worker_grab(c); /* GRAB_JOB loop */
-    else {
+    else if (c->grabs == 0) { /* the last grab in flight found nothing */
       send0(c, PRE_SLEEP);
       c->ws = W_SLEEPING;
     }
     return;
   case NOOP:
     if (c->ws == W_SLEEPING && !g.workers_stop)
-      worker_grab(c);
+      for (int i = 0; i < o.worker_inflight; i++)
+        worker_grab(c);
     else
       g.spurious_noop++;
     return;
@@ -1554,6 +1562,8 @@ static void common_report(void)
     rep_str("label", o.label);
   if (o.worker_funcs > 0)
     rep_u64("worker_funcs", (uint64_t)o.worker_funcs);
+  if (o.worker_inflight > 1)
+    rep_u64("worker_inflight", (uint64_t)o.worker_inflight);
 }
 
 static void rep_interval(uint64_t jobs, const char *rate_key)
@@ -2018,7 +2028,8 @@ static void usage(FILE *f)
     "      --priority P         high|normal|low|mixed (normal)\n"
     "      --sleep              bg workers: PRE_SLEEP/NOOP mode (default: GRAB_JOB loop)\n"
     "      --grab G             job|uniq|all: GRAB_JOB, GRAB_JOB_UNIQ or GRAB_JOB_ALL (job)\n"
-    "      --pollers N          mix: GET_STATUS connections (clients - fg - bg)\n"
+    "      --worker-inflight J  GRAB_JOBs each worker keeps in flight, so it holds up to J\n"
+    "                           jobs at once (1: one job at a time, like libgearman)\n"    "      --pollers N          mix: GET_STATUS connections (clients - fg - bg)\n"
     "      --coalesce PCT       mix: share of fg submits using one of a few shared unique keys (25)\n"
     "      --coalesce-keys N    mix: how many shared keys (8, at most 64)\n"
     "      --bg-backlog N       mix: bg clients pause while N bg jobs wait for a worker (1000)\n"
@@ -2068,7 +2079,7 @@ int main(int argc, char **argv)
 {
   enum { O_WARMUP = 256, O_NOUNIQ, O_PRIO, O_SLEEP, O_GRAB, O_POLLERS, O_COAL, O_COALK, O_DRAIN,
          O_PID, O_FUNC, O_LABEL, O_TIMEOUT, O_NOVERIFY, O_JSON, O_BACKLOG, O_SUBSECS,
-         O_FUNCS, O_PREFIX, O_QJOBS, O_WFUNCS, O_WPREFIX };
+         O_FUNCS, O_PREFIX, O_QJOBS, O_WFUNCS, O_WPREFIX, O_WINFL };
   static const struct option lo[] = {
     { "host", required_argument, NULL, 'H' },
     { "port", required_argument, NULL, 'p' },
@@ -2099,6 +2110,7 @@ int main(int argc, char **argv)
     { "prefix", required_argument, NULL, O_PREFIX },
     { "queue-jobs", no_argument, NULL, O_QJOBS },
     { "worker-funcs", required_argument, NULL, O_WFUNCS },
+    { "worker-inflight", required_argument, NULL, O_WINFL },
     { "worker-prefix", required_argument, NULL, O_WPREFIX },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -2131,6 +2143,7 @@ int main(int argc, char **argv)
   o.duration = 5;
   o.warmup = 1;
   o.timeout = 30;
+  o.worker_inflight = 1;
   o.verify = true;
   o.pollers = -1;
   o.coalesce_pct = -1;
@@ -2182,6 +2195,7 @@ int main(int argc, char **argv)
     case O_PREFIX: o.prefix = optarg; break;
     case O_QJOBS: o.queue_jobs = true; break;
     case O_WFUNCS: o.worker_funcs = (int)num("--worker-funcs", optarg, 0, 10000000); break;
+    case O_WINFL: o.worker_inflight = (int)num("--worker-inflight", optarg, 1, 1024); break;
     case O_WPREFIX: o.worker_prefix = optarg; break;
     case 'h': usage(stdout); return 0;
     default:

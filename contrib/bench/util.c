@@ -109,6 +109,8 @@ bool proc_sample(pid_t pid, struct pstat *ps)
   if (tck <= 0)
     tck = 100;
   ps->cpu_s = (double)(utime + stime) / (double)tck;
+  ps->user_ticks = utime;
+  ps->sys_ticks = stime;
   ps->precise = false;
   double ss = schedstat_s(pid);
   if (ss >= 0) {
@@ -228,6 +230,13 @@ void rep_cpu(const char *prefix, const struct pstat *a, const struct pstat *b, u
   if (jobs > 0) {
     snprintf(k, sizeof k, "%sserver_cpu_us_per_job", prefix);
     rep_dbl(k, cpu * 1e6 / (double)jobs, 2);
+  }
+  /* the kernel's share (utime/stime are clock ticks: only over enough of
+   * them to mean something) */
+  unsigned long long du = b->user_ticks - a->user_ticks, ds = b->sys_ticks - a->sys_ticks;
+  if (b->user_ticks >= a->user_ticks && b->sys_ticks >= a->sys_ticks && du + ds >= 20) {
+    snprintf(k, sizeof k, "%sserver_kernel_pct", prefix);
+    rep_dbl(k, 100.0 * (double)ds / (double)(du + ds), 1);
   }
 }
 

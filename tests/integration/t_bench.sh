@@ -19,6 +19,13 @@ run() {
 run "echo" echo -c 8 -k 8 -d 1 --warmup 0.2
 run "fg" fg -c 8 -w 2 -k 4 -d 1 --warmup 0.2
 run "fg with PRE_SLEEP workers and GRAB_JOB_ALL" fg -c 4 -w 2 -k 2 -d 1 --warmup 0.2 --grab all
+# workers that keep several GRAB_JOBs in flight: the server hands one
+# connection several jobs at once; NO_JOBs for the extra grabs, PRE_SLEEP
+# after the last one, NOOP refills them (cog-bench checks every job once)
+run "fg, workers keeping 8 grabs in flight" fg -c 8 -w 2 -k 4 -d 1 --warmup 0.2 --worker-inflight 8
+run "bg, sleeping workers keeping 16 grabs in flight" bg -c 2 -w 2 -n 20000 --sleep --worker-inflight 16
+run "bg, grab-loop workers keeping 4 grabs in flight" bg -c 2 -w 3 -n 20000 --worker-inflight 4
+run "mix, workers keeping 4 grabs in flight" mix -c 12 -w 4 -d 1 --warmup 0.2 --worker-inflight 4
 run "bg, unique keys, mixed priorities" bg -c 4 -w 2 -n 20000 --priority mixed
 run "bg, no unique, sleeping workers" bg -c 2 -w 2 -n 20000 --no-unique --sleep
 run "mix" mix -c 12 -w 4 -d 1 --warmup 0.2
