@@ -153,6 +153,22 @@ static void emitv(conn_t *c, struct evbuffer *dst, uint32_t type, int n, const v
     LOG(c->b, COG_LOG_ERROR, "reply over 4 GiB dropped");
     return;
   }
+  /* a small packet is assembled here and added in one call (each
+   * evbuffer_add costs more than copying a few hundred bytes) */
+  unsigned char small[BP_HEADER + 512];
+  if (total <= sizeof(small) - BP_HEADER) {
+    bp_encode_header(small, type, (uint32_t)total);
+    size_t at = BP_HEADER;
+    for (int i = 0; i < n; i++) {
+      if (lens[i])
+        memcpy(small + at, args[i], lens[i]);
+      at += lens[i];
+      if (i + 1 < n)
+        small[at++] = 0;
+    }
+    evbuffer_add(dst, small, at);
+    return;
+  }
   unsigned char hdr[BP_HEADER];
   bp_encode_header(hdr, type, (uint32_t)total);
   evbuffer_add(dst, hdr, sizeof(hdr));

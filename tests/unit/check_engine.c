@@ -519,6 +519,27 @@ START_TEST(submit_fg_returns_handle)
 }
 END_TEST
 
+/* the handle is the prefix and the sequence number in decimal, for every
+ * width of number (the formatter writes two digits a step) */
+START_TEST(handle_format_every_width)
+{
+  static const uint64_t seqs[] = { 0, 7, 9, 10, 42, 99, 100, 101, 999, 1000, 12345, 99999999,
+                                   1000000000000000000ull, UINT64_MAX };
+  for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+    cog_job_t j;
+    memset(&j, 0, sizeof(j));
+    j.seq = seqs[i];
+    char got[HMAX + 1], want[HMAX + 1];
+    int n = cog_job_format_handle(&j, got, sizeof(got));
+    snprintf(want, sizeof(want), "%s%" PRIu64, PREFIX, seqs[i]);
+    ck_assert_str_eq(got, want);
+    ck_assert_int_eq(n, (int)strlen(want));
+    /* one byte short of the NUL: refused, not truncated */
+    ck_assert_int_eq(cog_job_format_handle(&j, got, strlen(want)), -1);
+  }
+}
+END_TEST
+
 START_TEST(submit_handles_distinct_and_parse)
 {
   fake_t *c = peer(0);
@@ -535,6 +556,19 @@ START_TEST(submit_handles_distinct_and_parse)
   for (int i = 0; i < N; i++)
     ck_assert_msg(job_known(hs[i]), "handle %s does not parse back", hs[i]);
   ck_assert_int_eq(njobs(), N);
+  /* the part after the prefix is the sequence number in plain decimal
+   * (no sign, no leading zero), one more for each job */
+  for (int i = 0; i < N; i++) {
+    const char *d = hs[i] + strlen(PREFIX);
+    char *end = NULL;
+    unsigned long long v = strtoull(d, &end, 10);
+    char again[32];
+    snprintf(again, sizeof(again), "%llu", v);
+    ck_assert_msg(*end == '\0' && strcmp(again, d) == 0, "handle %s: '%s' is not a plain number", hs[i], d);
+    if (i > 0)
+      ck_assert_msg(v == strtoull(hs[i - 1] + strlen(PREFIX), NULL, 10) + 1, "handle %s does not follow %s",
+                    hs[i], hs[i - 1]);
+  }
 
   /* Things that are not handles of this server. */
   cog_job_status_t st;
@@ -2654,6 +2688,7 @@ static Suite *engine_suite(void)
   Suite *s = suite_create("engine");
   TCase *tc = tcase(s, "submit", 30);
   tcase_add_test(tc, submit_fg_returns_handle);
+  tcase_add_test(tc, handle_format_every_width);
   tcase_add_test(tc, submit_handles_distinct_and_parse);
   tcase_add_test(tc, submit_bad_arguments);
   tcase_add_test(tc, submit_binary_payload_roundtrip);
