@@ -16,6 +16,7 @@
  * (writer.c): at the end of the turn the loop moves c->out to the
  * connection's writer instead of calling send() itself. */
 #include "packet.h"
+#include "uring.h"
 #include "writer.h"
 
 #include <cogd/plugin.h>
@@ -57,6 +58,7 @@ typedef struct conn {
   struct event *rev, *wev;
   struct evbuffer *in, *out;
   bw_conn_t *wc;             /* --io-threads: its writer side, once it wrote */
+  struct conn *fq_next, *fq_prev; /* io_uring: in the turn's flush list */
 #ifdef HAVE_OPENSSL
   struct bufferevent *bev;   /* TLS: owns fd, the SSL, and in/out       */
   struct bufferevent *relay; /* TLS admin: our end of the socketpair    */
@@ -74,6 +76,7 @@ typedef struct conn {
   uint8_t dead;            /* close scheduled                         */
   uint8_t flush_scheduled;
   uint8_t writing;         /* write event armed                       */
+  uint8_t in_fq;           /* on b->fq (io_uring batch)               */
   char addr[48];
 } conn_t;
 
@@ -90,12 +93,21 @@ struct bin {
   int tls;                 /* --ssl: every connection is TLS           */
   uint64_t hs_ms;          /* --ssl-handshake-timeout                  */
   bw_pool_t *writers;      /* --io-threads, NULL: the loop writes      */
+  bu_t *uring;             /* io_uring batched sends, NULL: writev     */
+  conn_t *fq;              /* connections to flush in this turn's batch */
+  int fq_scheduled;        /* flush_all_cb deferred                   */
+  size_t fq_cap;           /* the batch arrays below hold this many    */
+  conn_t **fq_conn;
+  int *fq_fd;
+  struct evbuffer **fq_out;
+  ssize_t *fq_res;
   int stopping;            /* in fini                                  */
 };
 
 #define LOG(b, lvl, ...) (b)->host->log((b)->self, (lvl), __VA_ARGS__)
 
 static void conn_flush_cb(void *arg);
+static void flush_all_cb(void *arg);
 static void conn_close_cb(void *arg);
 #ifdef HAVE_OPENSSL
 static void tls_check_output(conn_t *c);
@@ -114,12 +126,40 @@ static struct evbuffer *outbuf(conn_t *c)
   return t->buf ? t->buf : c->out; /* no memory: order is lost, data is not */
 }
 
+static void fq_unlink(conn_t *c)
+{
+  if (!c->in_fq)
+    return;
+  if (c->fq_prev)
+    c->fq_prev->fq_next = c->fq_next;
+  else
+    c->b->fq = c->fq_next;
+  if (c->fq_next)
+    c->fq_next->fq_prev = c->fq_prev;
+  c->fq_next = c->fq_prev = NULL;
+  c->in_fq = 0;
+}
+
+/* Output is written at the end of the loop turn: with io_uring, every
+ * connection's in one batch (flush_all_cb), else one writev each. */
 static void schedule_flush(conn_t *c)
 {
-  if (!c->flush_scheduled && !c->dead) {
-    if (c->b->host->defer(conn_flush_cb, c) == COG_OK)
-      c->flush_scheduled = 1;
+  bin_t *b = c->b;
+  if (c->flush_scheduled || c->dead)
+    return;
+  if (b->uring && (b->fq_scheduled || b->host->defer(flush_all_cb, b) == COG_OK)) {
+    b->fq_scheduled = 1;
+    c->fq_prev = NULL;
+    c->fq_next = b->fq;
+    if (b->fq)
+      b->fq->fq_prev = c;
+    b->fq = c;
+    c->in_fq = 1;
+    c->flush_scheduled = 1;
+    return;
   }
+  if (b->host->defer(conn_flush_cb, c) == COG_OK)
+    c->flush_scheduled = 1;
 }
 
 static void kill_conn(conn_t *c)
@@ -297,6 +337,18 @@ static void writer_flush(conn_t *c)
     kill_conn(c);
 }
 
+/* After writing: cut off a peer over --max-output-buffer, wait for
+ * EV_WRITE while output is left, close a draining connection once empty. */
+static void after_write(conn_t *c)
+{
+  size_t left = evbuffer_get_length(c->out);
+  if (over_limit(c, left))
+    return;
+  arm_write(c, left > 0);
+  if (left == 0 && c->draining && c->holds == NULL)
+    kill_conn(c);
+}
+
 static void do_write(conn_t *c)
 {
 #ifdef HAVE_OPENSSL
@@ -321,12 +373,76 @@ static void do_write(conn_t *c)
     if (n == 0)
       break;
   }
-  size_t left = evbuffer_get_length(c->out);
-  if (over_limit(c, left))
+  after_write(c);
+}
+
+/* The end of the turn with io_uring: one sendmsg a connection, all in one
+ * system call.  What a socket did not take waits for EV_WRITE, as after a
+ * short writev. */
+static void flush_all_cb(void *arg)
+{
+  bin_t *b = arg;
+  b->fq_scheduled = 0;
+  size_t n = 0;
+  for (conn_t *c = b->fq; c; c = c->fq_next)
+    n++;
+  if (n > b->fq_cap) {
+    size_t cap = n < 64 ? 64 : n * 2;
+    conn_t **cc = realloc(b->fq_conn, cap * sizeof(*cc));
+    if (cc)
+      b->fq_conn = cc;
+    int *fd = cc ? realloc(b->fq_fd, cap * sizeof(*fd)) : NULL;
+    if (fd)
+      b->fq_fd = fd;
+    struct evbuffer **out = fd ? realloc(b->fq_out, cap * sizeof(*out)) : NULL;
+    if (out)
+      b->fq_out = out;
+    ssize_t *res = out ? realloc(b->fq_res, cap * sizeof(*res)) : NULL;
+    if (res) {
+      b->fq_res = res;
+      b->fq_cap = cap;
+    }
+  }
+  int m = 0;
+  while (b->fq) {
+    conn_t *c = b->fq;
+    fq_unlink(c);
+    c->flush_scheduled = 0;
+    if (c->dead)
+      continue;
+    if (evbuffer_get_length(c->out) == 0 || (size_t)m >= b->fq_cap) {
+      do_write(c); /* nothing to send (a drained close), or no memory */
+      continue;
+    }
+    b->fq_conn[m] = c;
+    b->fq_fd[m] = c->fd;
+    b->fq_out[m] = c->out;
+    m++;
+  }
+  if (m == 0)
     return;
-  arm_write(c, left > 0);
-  if (left == 0 && c->draining && c->holds == NULL)
-    kill_conn(c);
+  int rc = bu_send(b->uring, m, b->fq_fd, b->fq_out, b->fq_res);
+  if (rc < 0) {
+    LOG(b, COG_LOG_WARNING, "io_uring send failed (%s): writing with writev from now on",
+        strerror(-rc));
+    bu_free(b->uring);
+    b->uring = NULL;
+  }
+  for (int i = 0; i < m; i++) {
+    conn_t *c = b->fq_conn[i];
+    ssize_t r = b->fq_res[i];
+    if (r > 0)
+      evbuffer_drain(c->out, (size_t)r);
+    else if (r < 0 && r != -EAGAIN && r != -EWOULDBLOCK && r != -EINTR) {
+      LOG(b, COG_LOG_INFO, "connection %d from %s: write: %s", c->fd, c->addr, strerror((int)-r));
+      kill_conn(c);
+      continue;
+    }
+    if (rc < 0)
+      do_write(c); /* the rest the ordinary way */
+    else
+      after_write(c);
+  }
 }
 
 static void conn_flush_cb(void *arg)
@@ -902,6 +1018,7 @@ static void writer_note(void *owner, int kind, int err)
 
 static void conn_free(conn_t *c)
 {
+  fq_unlink(c);
   if (c->peer)
     c->b->host->peer_close(c->peer);
   c->peer = NULL;
@@ -1230,6 +1347,9 @@ static const cog_option_t options[] = {
     "send WORK_EXCEPTION to every client, not only those that asked (OPTION_REQ exceptions)" },
   { "io-threads", 0, COG_OPT_INT, "N", "0",
     "threads that write replies to plaintext connections (0: the event loop writes them)" },
+  { "io-uring", 0, COG_OPT_STRING, "yes|no", "yes",
+    "send a loop turn's replies to every plaintext connection in one io_uring system call "
+    "(no: one writev a connection; yes falls back to that where io_uring is missing)" },
   { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -1285,6 +1405,21 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   else if (nio > 0 && (b->writers = bw_pool_new(host, self, (int)nio, writer_note)) == NULL) {
     free(b);
     return COG_ERROR;
+  }
+  const char *ur = host->option(self, "io-uring");
+  if (ur && strcmp(ur, "yes") != 0 && strcmp(ur, "no") != 0) {
+    LOG(b, COG_LOG_ERROR, "--io-uring must be yes or no, not '%s'", ur);
+    bw_pool_free(b->writers);
+    free(b);
+    return COG_EINVAL;
+  }
+  /* TLS output goes through OpenSSL and writer threads write by
+   * themselves: io_uring is for the loop's own plaintext writes */
+  if ((ur == NULL || strcmp(ur, "yes") == 0) && !b->tls && b->writers == NULL) {
+    char why[128];
+    b->uring = bu_new(256, why, sizeof(why));
+    if (b->uring == NULL)
+      LOG(b, COG_LOG_NOTICE, "io_uring not used (%s): replies are written with writev", why);
   }
   *state = b;
   return COG_OK;
@@ -1357,6 +1492,11 @@ static void bin_fini(void *state)
   while (b->conns)
     conn_free(b->conns);
   bw_pool_free(b->writers);
+  bu_free(b->uring);
+  free(b->fq_conn);
+  free(b->fq_fd);
+  free(b->fq_out);
+  free(b->fq_res);
   free(b);
 }
 

@@ -170,6 +170,41 @@ check_lines() {
 # py_check DESC [ARGS...] <<'EOF' ... EOF
 # Run a python3 script (stdin) with gearproto importable; its ok/not ok
 # lines are counted.  A crash or a non-zero exit is a failure of DESC.
+# graceful_shutdown_check FUNC: with cogd started, outputcheck.py's
+# graceful shutdown (a job on FUNC running, echoes queued), then cogd exits 0
+graceful_shutdown_check() {
+  py_check "graceful shutdown" <<PY
+from outputcheck import graceful_shutdown
+graceful_shutdown(b"$1")
+PY
+  wait_until $((5 * SLOW)) bash -c "! kill -0 $SERVER_PID 2>/dev/null"
+  wait "$SERVER_PID"
+  assert_eq "graceful shutdown: exit status 0" 0 "$?"
+  SERVER_PID=
+  vg_check
+}
+
+# rerun_binary_suites ARGS...: the binary-protocol suites again, every
+# server started with ARGS too (not under valgrind: tests/valgrind/run runs
+# them on their own)
+rerun_binary_suites() {
+  local t out rc
+  if under_valgrind; then
+    log "under valgrind: the other suites are not rerun here (tests/valgrind/run runs them)"
+    return 0
+  fi
+  for t in t_protocol t_commit t_limits t_badinput t_basic t_bench; do
+    out=$(COGD_EXTRA_ARGS="$*" "$TESTS_DIR/$t.sh" 2>&1); rc=$?
+    if [ "$rc" = 0 ]; then
+      ok "$t with $* ($(printf '%s\n' "$out" | grep -c '^ok') checks)"
+    elif [ "$rc" = 77 ]; then
+      log "$t skipped: $(printf '%s\n' "$out" | tail -n 1)"
+    else
+      fail "$t with $* (status $rc)" "$(printf '%s\n' "$out" | grep -v '^ok' | tail -n 30)"
+    fi
+  done
+}
+
 py_check() {
   local desc=$1; shift
   local out="$TMPD/py.$$.$RANDOM.out" rc
