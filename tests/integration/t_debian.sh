@@ -116,12 +116,13 @@ for f in /usr/include/cogd/plugin.h "/usr/lib/$MULTIARCH/pkgconfig/cogd-plugin.p
 done
 
 # Depends: cogd only the libraries it links (libc, libevent and its OpenSSL
-# part, libltdl, libssl for --ssl); each queue package cogd of the same
-# version, and one library besides those.
-assert_eq "cogd depends on libc, libevent, libevent-openssl, libltdl and libssl only" \
-  "libc6 libevent libevent-openssl libltdl libssl" \
+# part, libltdl, libssl for --ssl, liburing for --io-uring); each queue
+# package cogd of the same version, and one library besides those.
+assert_eq "cogd depends on libc, libevent, libevent-openssl, libltdl, libssl and liburing only" \
+  "libc6 libevent libevent-openssl libltdl libssl liburing" \
   "$(dep_names cogd | sed -E 's/^libevent-openssl-.*/libevent-openssl/; s/^libevent-[0-9].*/libevent/;
-      s/^libltdl[0-9]+$/libltdl/; s/^libssl[0-9.]+$/libssl/' | paste -sd' ' -)"
+      s/^libltdl[0-9]+$/libltdl/; s/^libssl[0-9.]+$/libssl/; s/^liburing[0-9]+$/liburing/' | sort |
+      paste -sd' ' -)"
 assert_eq "cogd provides cogd-abi-N" \
   "cogd-abi-$(awk '/^#define[ \t]+COG_ABI_MAJOR[ \t]/ { print $3 }' "$top_srcdir/include/cogd/plugin.h")" \
   "$(dpkg-deb -f "$(deb cogd)" Provides)"
