@@ -39,6 +39,8 @@
 #include <unistd.h>
 
 #define BIN_READ_CHUNK (64 * 1024)
+#define BIN_RQ_BATCH 256        /* io_uring: reads in one call at most     */
+#define BIN_RQ_CHUNK (16 * 1024) /* io_uring: bytes one batched read takes  */
 #define BIN_MAX_LISTENERS 16
 
 typedef struct bin bin_t;
@@ -59,6 +61,7 @@ typedef struct conn {
   struct evbuffer *in, *out;
   bw_conn_t *wc;             /* --io-threads: its writer side, once it wrote */
   struct conn *fq_next, *fq_prev; /* io_uring: in the turn's flush list */
+  struct conn *rq_next, *rq_prev; /* io_uring: in the turn's read list  */
 #ifdef HAVE_OPENSSL
   struct bufferevent *bev;   /* TLS: owns fd, the SSL, and in/out       */
   struct bufferevent *relay; /* TLS admin: our end of the socketpair    */
@@ -77,6 +80,7 @@ typedef struct conn {
   uint8_t flush_scheduled;
   uint8_t writing;         /* write event armed                       */
   uint8_t in_fq;           /* on b->fq (io_uring batch)               */
+  uint8_t in_rq;           /* on b->rq (io_uring batch)               */
   char addr[48];
 } conn_t;
 
@@ -101,6 +105,9 @@ struct bin {
   int *fq_fd;
   struct evbuffer **fq_out;
   ssize_t *fq_res;
+  conn_t *rq;              /* readable connections, read at turn's end */
+  int rq_scheduled;        /* read_all_cb deferred                    */
+  char *rq_buf;            /* BIN_RQ_BATCH * BIN_RQ_CHUNK bytes        */
   int stopping;            /* in fini                                  */
 };
 
@@ -108,6 +115,7 @@ struct bin {
 
 static void conn_flush_cb(void *arg);
 static void flush_all_cb(void *arg);
+static void read_all_cb(void *arg);
 static void conn_close_cb(void *arg);
 #ifdef HAVE_OPENSSL
 static void tls_check_output(conn_t *c);
@@ -421,8 +429,13 @@ static void flush_all_cb(void *arg)
   }
   if (m == 0)
     return;
-  int rc = bu_send(b->uring, m, b->fq_fd, b->fq_out, b->fq_res);
-  if (rc < 0) {
+  int rc = -ENODEV; /* the ring gone (a failed read): nothing sent */
+  if (b->uring)
+    rc = bu_send(b->uring, m, b->fq_fd, b->fq_out, b->fq_res);
+  else
+    for (int i = 0; i < m; i++)
+      b->fq_res[i] = -EAGAIN;
+  if (rc < 0 && b->uring) {
     LOG(b, COG_LOG_WARNING, "io_uring send failed (%s): writing with writev from now on",
         strerror(-rc));
     bu_free(b->uring);
@@ -971,11 +984,51 @@ static int conn_read(conn_t *c, evutil_socket_t fd)
   return (int)n;
 }
 
+static void rq_unlink(conn_t *c)
+{
+  if (!c->in_rq)
+    return;
+  if (c->rq_prev)
+    c->rq_prev->rq_next = c->rq_next;
+  else
+    c->b->rq = c->rq_next;
+  if (c->rq_next)
+    c->rq_next->rq_prev = c->rq_prev;
+  c->rq_next = c->rq_prev = NULL;
+  c->in_rq = 0;
+}
+
+static void after_read(conn_t *c, int n);
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
   (void)what;
   conn_t *c = arg;
-  int n = conn_read(c, fd);
+  bin_t *b = c->b;
+  /* a classified plaintext connection is read at the end of the turn,
+   * with every other one found readable, in one io_uring call */
+  if (b->uring && c->classified) {
+    if (c->in_rq)
+      return;
+    if (b->rq_buf == NULL)
+      b->rq_buf = malloc((size_t)BIN_RQ_BATCH * BIN_RQ_CHUNK);
+    if (b->rq_buf && (b->rq_scheduled || b->host->defer(read_all_cb, b) == COG_OK)) {
+      b->rq_scheduled = 1;
+      c->rq_prev = NULL;
+      c->rq_next = b->rq;
+      if (b->rq)
+        b->rq->rq_prev = c;
+      b->rq = c;
+      c->in_rq = 1;
+      return;
+    }
+  }
+  after_read(c, conn_read(c, fd));
+}
+
+/* What a read brought (N from conn_read: bytes, 0 at EOF, -1 with errno). */
+static void after_read(conn_t *c, int n)
+{
   if (n > 0) {
     process(c);
     return;
@@ -994,6 +1047,77 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
   c->draining = 1;
   event_del(c->rev);
   schedule_flush(c);
+}
+
+/* The end of the turn with io_uring: one recv a readable connection, up to
+ * BIN_RQ_BATCH in one system call, then each one's packets processed.  A
+ * read that fills its BIN_RQ_CHUNK is followed by one ordinary recv, as
+ * much as a callback used to take; more waits for the next turn. */
+static void read_all_cb(void *arg)
+{
+  bin_t *b = arg;
+  b->rq_scheduled = 0;
+  conn_t *cs[BIN_RQ_BATCH];
+  int fds[BIN_RQ_BATCH];
+  ssize_t res[BIN_RQ_BATCH];
+  while (b->rq) {
+    int m = 0;
+    while (b->rq && m < BIN_RQ_BATCH) {
+      conn_t *c = b->rq;
+      rq_unlink(c);
+      if (c->dead || c->draining)
+        continue;
+      cs[m] = c;
+      fds[m] = c->fd;
+      m++;
+    }
+    if (m == 0)
+      break;
+    int rc = -ENODEV; /* the ring gone (a failed send): nothing read */
+    if (b->uring)
+      rc = bu_recv(b->uring, m, fds, b->rq_buf, BIN_RQ_CHUNK, res);
+    else
+      for (int i = 0; i < m; i++)
+        res[i] = -EAGAIN;
+    if (rc < 0 && b->uring) {
+      LOG(b, COG_LOG_WARNING, "io_uring read failed (%s): reading and writing without it from "
+          "now on", strerror(-rc));
+      bu_free(b->uring);
+      b->uring = NULL;
+    }
+    for (int i = 0; i < m; i++) {
+      conn_t *c = cs[i];
+      ssize_t r = res[i];
+      if (c->dead)
+        continue; /* what it sent dies with it */
+      if (rc < 0 && r == -EAGAIN) { /* not read: the ordinary way, now */
+        after_read(c, conn_read(c, c->fd));
+        continue;
+      }
+      if (r > 0) {
+        if (evbuffer_add(c->in, b->rq_buf + (size_t)i * BIN_RQ_CHUNK, (size_t)r) != 0) {
+          errno = ENOMEM;
+          after_read(c, -1);
+          continue;
+        }
+        int more = 1, err = 0;
+        if ((size_t)r == BIN_RQ_CHUNK) {
+          more = conn_read(c, c->fd);
+          err = errno;
+        }
+        process(c);
+        if (more <= 0 && !c->dead) {
+          errno = err;
+          after_read(c, more);
+        }
+      } else if (r == 0) {
+        after_read(c, 0);
+      } else if (r != -EAGAIN && r != -EWOULDBLOCK && r != -EINTR) {
+        errno = (int)-r;
+        after_read(c, -1);
+      }
+    }
+  }
 }
 
 /* ---------------------------------------------------------- connections */
@@ -1019,6 +1143,7 @@ static void writer_note(void *owner, int kind, int err)
 static void conn_free(conn_t *c)
 {
   fq_unlink(c);
+  rq_unlink(c);
   if (c->peer)
     c->b->host->peer_close(c->peer);
   c->peer = NULL;
@@ -1348,8 +1473,9 @@ static const cog_option_t options[] = {
   { "io-threads", 0, COG_OPT_INT, "N", "0",
     "threads that write replies to plaintext connections (0: the event loop writes them)" },
   { "io-uring", 0, COG_OPT_STRING, "yes|no", "yes",
-    "send a loop turn's replies to every plaintext connection in one io_uring system call "
-    "(no: one writev a connection; yes falls back to that where io_uring is missing)" },
+    "read a loop turn's readable plaintext connections, and send their replies, in one "
+    "io_uring system call each (no: a recv and a writev a connection; yes falls back to that "
+    "where io_uring is missing)" },
   { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -1497,6 +1623,7 @@ static void bin_fini(void *state)
   free(b->fq_fd);
   free(b->fq_out);
   free(b->fq_res);
+  free(b->rq_buf);
   free(b);
 }
 

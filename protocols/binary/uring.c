@@ -75,6 +75,39 @@ void bu_free(bu_t *u)
   free(u);
 }
 
+/* Submits the M prepared operations (user data: their index, BASE + k)
+ * and reaps their completions into RES.  Each was made non-blocking
+ * (MSG_DONTWAIT), so it completes during the submit, done or -EAGAIN,
+ * and reaping never waits for the network. */
+static int run(bu_t *u, int m, ssize_t *res, int n)
+{
+  int submitted = 0, failed = 0;
+  while (submitted < m) {
+    int rc = io_uring_submit(&u->ring);
+    if (rc == -EINTR)
+      continue;
+    if (rc <= 0) {
+      failed = rc < 0 ? rc : -EIO; /* the rest stays undone (-EAGAIN) */
+      break;
+    }
+    submitted += rc;
+  }
+  for (int got = 0; got < submitted; got++) {
+    struct io_uring_cqe *cqe;
+    int rc;
+    do
+      rc = io_uring_wait_cqe(&u->ring, &cqe);
+    while (rc == -EINTR);
+    if (rc < 0)
+      return rc;
+    uint64_t i = io_uring_cqe_get_data64(cqe);
+    if (i < (uint64_t)n)
+      res[i] = cqe->res;
+    io_uring_cqe_seen(&u->ring, cqe);
+  }
+  return failed;
+}
+
 int bu_send(bu_t *u, int n, const int *fd, struct evbuffer *const *out, ssize_t *res)
 {
   for (int i = 0; i < n; i++)
@@ -97,34 +130,30 @@ int bu_send(bu_t *u, int n, const int *fd, struct evbuffer *const *out, ssize_t 
       io_uring_prep_sendmsg(sqe, fd[i], mh, MSG_DONTWAIT | MSG_NOSIGNAL);
       io_uring_sqe_set_data64(sqe, (uint64_t)i);
     }
-    /* MSG_DONTWAIT: each send completes during the submit, sent or
-     * -EAGAIN, so reaping the completions never waits for the network */
-    int submitted = 0, failed = 0;
-    while (submitted < m) {
-      int rc = io_uring_submit(&u->ring);
-      if (rc == -EINTR)
-        continue;
-      if (rc <= 0) {
-        failed = rc < 0 ? rc : -EIO; /* the rest stays unsent (-EAGAIN) */
-        break;
-      }
-      submitted += rc;
+    int rc = run(u, m, res, n);
+    if (rc < 0)
+      return rc; /* the ring is in doubt: the caller stops using it */
+  }
+  return 0;
+}
+
+int bu_recv(bu_t *u, int n, const int *fd, char *buf, size_t each, ssize_t *res)
+{
+  for (int i = 0; i < n; i++)
+    res[i] = -EAGAIN;
+  for (int base = 0; base < n; base += (int)u->entries) {
+    int m = n - base < (int)u->entries ? n - base : (int)u->entries;
+    for (int k = 0; k < m; k++) {
+      int i = base + k;
+      struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+      if (sqe == NULL)
+        return -EBUSY;
+      io_uring_prep_recv(sqe, fd[i], buf + (size_t)i * each, each, MSG_DONTWAIT);
+      io_uring_sqe_set_data64(sqe, (uint64_t)i);
     }
-    for (int got = 0; got < submitted; got++) {
-      struct io_uring_cqe *cqe;
-      int rc;
-      do
-        rc = io_uring_wait_cqe(&u->ring, &cqe);
-      while (rc == -EINTR);
-      if (rc < 0)
-        return rc;
-      uint64_t i = io_uring_cqe_get_data64(cqe);
-      if (i < (uint64_t)n)
-        res[i] = cqe->res;
-      io_uring_cqe_seen(&u->ring, cqe);
-    }
-    if (failed)
-      return failed;
+    int rc = run(u, m, res, n);
+    if (rc < 0)
+      return rc;
   }
   return 0;
 }
@@ -149,6 +178,17 @@ int bu_send(bu_t *u, int n, const int *fd, struct evbuffer *const *out, ssize_t 
   (void)n;
   (void)fd;
   (void)out;
+  (void)res;
+  return -ENOSYS;
+}
+
+int bu_recv(bu_t *u, int n, const int *fd, char *buf, size_t each, ssize_t *res)
+{
+  (void)u;
+  (void)n;
+  (void)fd;
+  (void)buf;
+  (void)each;
   (void)res;
   return -ENOSYS;
 }

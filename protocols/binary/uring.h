@@ -1,11 +1,12 @@
-/* Batched sends through io_uring for the binary protocol: at the end of a
- * loop turn every plaintext connection with output gets one sendmsg, and
- * all of them go to the kernel in one io_uring_enter() instead of one
- * writev() each.  Prefix bu_.
+/* Batched sends and reads through io_uring for the binary protocol: at
+ * the end of a loop turn every plaintext connection with output gets one
+ * sendmsg, and all of them go to the kernel in one io_uring_enter()
+ * instead of one writev() each; the connections found readable in the
+ * turn are read the same way, one recv each in one call.  Prefix bu_.
  *
- * The sends are non-blocking (MSG_DONTWAIT): the kernel either sends at
- * once or answers -EAGAIN, so every send is complete when bu_send()
- * returns and no buffer is held past the call.  What a send could not
+ * The operations are non-blocking (MSG_DONTWAIT): the kernel does them at
+ * once or answers -EAGAIN, so every one is complete when bu_send() or
+ * bu_recv() returns and no buffer is held past the call.  What a send could not
  * take stays in the connection's buffer and goes out the ordinary way
  * (EV_WRITE, then writev) — the caller's business.
  *
@@ -36,6 +37,12 @@ void bu_free(bu_t *u);
  * sent, and the caller frees the ring and writes the ordinary way from
  * then on. */
 int bu_send(bu_t *u, int n, const int *fd, struct evbuffer *const *out, ssize_t *res);
+
+/* One recv a connection: at most EACH bytes from FD[i] into BUF + i *
+ * EACH, for i < N.  RES[i]: bytes read, 0 at EOF, or -errno (-EAGAIN:
+ * nothing there, or not read).  Returns 0, or -errno when the ring itself
+ * failed (as bu_send). */
+int bu_recv(bu_t *u, int n, const int *fd, char *buf, size_t each, ssize_t *res);
 
 #define BU_MAX_IOV 8
 
