@@ -1010,8 +1010,11 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
   if (b->uring && c->classified) {
     if (c->in_rq)
       return;
+    /* calloc, not malloc: the kernel fills it behind valgrind's back (an
+     * io_uring recv is no system call valgrind sees write memory), so it
+     * must start out defined; the pages are only touched as reads use them */
     if (b->rq_buf == NULL)
-      b->rq_buf = malloc((size_t)BIN_RQ_BATCH * BIN_RQ_CHUNK);
+      b->rq_buf = calloc(BIN_RQ_BATCH, BIN_RQ_CHUNK);
     if (b->rq_buf && (b->rq_scheduled || b->host->defer(read_all_cb, b) == COG_OK)) {
       b->rq_scheduled = 1;
       c->rq_prev = NULL;
