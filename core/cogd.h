@@ -20,7 +20,12 @@
 void cog_log_set_level(cog_log_level_t level);
 cog_log_level_t cog_log_get_level(void);
 int cog_log_enabled(cog_log_level_t level);
-/* target: "stderr", "none", or a file path.  Returns COG_OK or COG_ERROR. */
+/* From now until cog_log_open, lines are held in memory (up to 256 KiB)
+ * and then written to the log opened, first; cog_log_close without an
+ * open writes them to stderr. */
+void cog_log_hold(void);
+/* target: "stderr", "none", "syslog" or a file path.  Returns COG_OK or
+ * COG_ERROR. */
 int cog_log_open(const char *target);
 int cog_log_reopen(void);
 void cog_log_close(void);
@@ -70,11 +75,18 @@ const cog_option_t *cog_opts_find(const cog_opts_t *o, const char *name);
 /* Store a value as if from src; flags take true/false/yes/no/on/off/1/0.
  * COG_ENOTFOUND for an unknown name, COG_EINVAL for a bad value. */
 int cog_opts_set_from(cog_opts_t *o, int src, const char *name, const char *value);
+/* A flag's value as a file spells it: 1 (1 true yes on), 0 (0 false no
+ * off, any case), -1 (anything else). */
+int cog_opts_flag_value(const char *value);
 /* Integer value; returns COG_EINVAL (after logging) if not an integer. */
 int cog_opts_get_int(const cog_opts_t *o, const char *name, long long *out);
 void cog_opts_help(const cog_opts_t *o, FILE *out);
-/* Every option with a value or default, "name = value", for --check-args. */
+/* Every option with a value or default, "name = value", for --check-args;
+ * not the meta options. */
 void cog_opts_dump(const cog_opts_t *o, FILE *out);
+/* The options about running cogd rather than its settings (config, help,
+ * version, check-args, check-config): command line only, never dumped. */
+int cog_opts_is_meta(const char *name);
 
 /* ------------------------------------------------------------ config.c */
 /* A configuration file: "key = value" lines with the long option names,
@@ -148,12 +160,18 @@ struct cog_plugin_ref {
 };
 typedef struct cog_plugin_ref cog_plugin_ref_t;
 
-/* Load and check one file.  On refusal, logs a message naming the file
- * and why, and returns NULL. */
+/* Load and check one file (where it lies first: see plugin.c).  On
+ * refusal, returns NULL with a message naming the file and why in err. */
 cog_plugin_ref_t *cog_plugin_load(const char *path, char *err, size_t errlen);
-/* Load every plugin found in a ':'-separated list of directories.
- * Refused files are logged at warning level and skipped. */
+/* Load every plugin found in a ':'-separated list of directories
+ * (relative ones against the working directory).  Refused files are
+ * logged and skipped: at error level when others could have written them,
+ * else at warning level. */
 int cog_plugins_scan(const char *dirs);
+/* --plugin-insecure-ok: load files others could write, with a warning. */
+void cog_plugins_allow_insecure(int on);
+/* The directories scanned, absolute, ':'-separated ("" before a scan). */
+const char *cog_plugins_dirs(void);
 cog_plugin_ref_t *cog_plugins_list(void);
 cog_plugin_ref_t *cog_plugin_find(cog_plugin_kind_t kind, const char *name);
 /* Names of the installed plugins of a kind, ", "-separated (static buf). */

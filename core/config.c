@@ -215,8 +215,7 @@ int cog_conf_apply(const cog_conf_t *c, cog_opts_t *o)
 {
   for (size_t i = 0; i < c->n; i++) {
     const entry_t *e = &c->e[i];
-    if (!strcmp(e->key, "config") || !strcmp(e->key, "help") || !strcmp(e->key, "version") ||
-        !strcmp(e->key, "check-args") || !strcmp(e->key, "check-config")) {
+    if (cog_opts_is_meta(e->key)) {
       fprintf(stderr, "cogd: %s:%d: '%s' belongs on the command line, not in a file\n", e->file,
               e->line, e->key);
       return COG_EINVAL;

@@ -59,7 +59,9 @@ static const cog_option_t core_options[] = {
   { "keepalive-count", 0, COG_OPT_INT, "N", "-1", "TCP_KEEPCNT (-1: system default)" },
   { "file-descriptors", 'f', COG_OPT_INT, "N", NULL, "raise the open-file limit to N" },
   { "plugin-dir", 0, COG_OPT_STRING, "DIRS", COG_PLUGIN_DIR,
-    "where plugins are found (':'-separated list)" },
+    "where plugins are found (':'-separated list; relative: to the directory cogd starts in)" },
+  { "plugin-insecure-ok", 0, COG_OPT_FLAG, NULL, NULL,
+    "load plugins from files or directories others could write (for development)" },
   { "check-args", 0, COG_OPT_FLAG, NULL, NULL,
     "check the options, load the plugins, print the effective settings and exit" },
   { "check-config", 0, COG_OPT_FLAG, NULL, NULL, "the same as --check-args" },
@@ -243,7 +245,146 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
   }
 }
 
-/* ------------------------------------------------------------------ main */
+/* ----------------------------------------------------- options and config */
+
+/* What start-up decided, for the phases after it. */
+typedef struct {
+  cog_plugin_ref_t *protocols[32];
+  int nprotocols;
+  cog_plugin_ref_t *queue;
+  struct event *sigev[4];
+} run_t;
+
+enum { GO_ON, DONE, FAILED };   /* what the options phase says next */
+
+/* Before the configuration file is applied (it needs the plugins' option
+ * tables): the command line's value, else the file's, else NULL. */
+static const char *early_value(const cog_conf_t *conf, const char *name)
+{
+  return cog_opts_given(cog_options, name) ? cog_opts_get(cog_options, name)
+                                           : cog_conf_peek(conf, name);
+}
+
+/* The configuration file: --config, else the default one when it exists.
+ * *conf stays NULL without one; COG_ERROR when it cannot be read. */
+static int read_config_file(cog_conf_t **conf)
+{
+  const char *cp = cog_opts_get(cog_options, "config");
+  static const char def[] = COG_SYSCONFDIR "/cogd/cogd.conf";
+  if (cp == NULL && access(def, F_OK) == 0)
+    cp = def;
+  if (cp == NULL)
+    return COG_OK;
+  *conf = cog_conf_read(cp);
+  if (*conf == NULL)
+    return COG_ERROR;
+  char *abs = realpath(cp, NULL);
+  config_path = abs ? abs : strdup(cp);
+  return COG_OK;
+}
+
+/* Scan the plugin directories (named on the command line or in the file)
+ * and register every plugin's option table. */
+static int load_plugins(const cog_conf_t *conf)
+{
+  const char *ok = early_value(conf, "plugin-insecure-ok");
+  cog_plugins_allow_insecure(ok && cog_opts_flag_value(ok) == 1);
+  const char *dir = early_value(conf, "plugin-dir");
+  cog_plugins_scan(dir ? dir : cog_opts_get(cog_options, "plugin-dir"));
+  for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next) {
+    char *owner = NULL;
+    if (asprintf(&owner, "%s plugin '%s': %s", p->desc->kind == COG_PLUGIN_QUEUE ? "queue"
+                 : "protocol", p->name, p->desc->description ? p->desc->description : "") < 0)
+      return COG_ENOMEM;
+    int rc = cog_opts_add_table(cog_options, owner, p->desc->options);
+    free(owner);
+    if (rc != COG_OK)
+      return rc;
+  }
+  return COG_OK;
+}
+
+/* The values every later phase relies on: integers, ranges, the port,
+ * maxqueue's syntax, and the TLS files. */
+static int check_settings(void)
+{
+  if (apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), MQ_CHECK) != COG_OK)
+    return COG_EINVAL;
+  static const char *const ints[] = { "backlog", "job-retries", "worker-wakeup", "threads",
+                                      "max-jobs", "max-job-bytes", "ssl-handshake-timeout",
+                                      "keepalive-idle", "keepalive-interval",
+                                      "keepalive-count", "file-descriptors", NULL };
+  for (int i = 0; ints[i]; i++) {
+    long long v;
+    if (cog_opts_get_int(cog_options, ints[i], &v) == COG_EINVAL)
+      return COG_EINVAL;
+  }
+  const char *port = cog_opts_get(cog_options, "port");
+  char *end = NULL;
+  long pv = port ? strtol(port, &end, 10) : -1;
+  if (port == NULL || *port == '\0' || *end != '\0' || pv < 0 || pv > 65535) {
+    fprintf(stderr, "cogd: --port wants a number from 0 to 65535, got '%s'\n", port ? port : "");
+    return COG_EINVAL;
+  }
+  if (opt_int("job-retries") < 0 || opt_int("worker-wakeup") < 0 || opt_int("backlog") < 1 ||
+      opt_int("max-jobs") < 0 || opt_int("max-job-bytes") < 0 ||
+      opt_int("ssl-handshake-timeout") < 1) {
+    fprintf(stderr, "cogd: --job-retries, --worker-wakeup, --max-jobs and --max-job-bytes must be "
+            ">= 0, --backlog and --ssl-handshake-timeout >= 1\n");
+    return COG_EINVAL;
+  }
+  /* Certificates and keys are read now, as root, before -u drops
+   * privileges, and --check-args checks them too. */
+  return cog_tls_init();
+}
+
+/* The command line, the configuration file and the plugins whose options
+ * they may set; --version and --help end here (DONE). */
+static int options_and_config(int argc, char **argv)
+{
+  cog_options = cog_opts_new();
+  if (cog_options == NULL || cog_opts_add_table(cog_options, "cogd", core_options) != COG_OK)
+    return FAILED;
+  /* First pass: what is needed to find the plugins. */
+  if (cog_opts_parse(cog_options, argc, argv, 1) != COG_OK)
+    return FAILED;
+  if (cog_opts_given(cog_options, "version")) {
+    printf("cogd %s (plugin ABI %d.%d)\n", COG_VERSION, COG_ABI_MAJOR, COG_ABI_MINOR);
+    return DONE;
+  }
+  /* From here on every line logged goes to the configured log, in order,
+   * once it is open (or to stderr if cogd stops before). */
+  cog_log_hold();
+  /* The configuration file: read now, checked once the plugins (whose
+   * directory it may name) are loaded. */
+  cog_conf_t *conf = NULL;
+  if (read_config_file(&conf) != COG_OK)
+    return FAILED;
+  const char *v = early_value(conf, "verbose");
+  int lvl = v ? cog_log_level_parse(v) : COG_LOG_ERROR;
+  cog_log_set_level(lvl >= 0 ? (cog_log_level_t)lvl : COG_LOG_ERROR);
+  int rc = load_plugins(conf);
+  if (rc == COG_OK && conf)
+    rc = cog_conf_apply(conf, cog_options);
+  cog_conf_free(conf);
+  /* Second pass, strict, now that every plugin's options are known; the
+   * command line overrides the file. */
+  if (rc != COG_OK || cog_opts_parse(cog_options, argc, argv, 0) != COG_OK)
+    return FAILED;
+  if (cog_opts_given(cog_options, "help")) {
+    if (apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), MQ_CHECK) != COG_OK)
+      return FAILED;
+    usage(stdout);
+    cog_opts_help(cog_options, stdout);
+    printf("\nInstalled queue plugins: %s\n", cog_plugin_names(COG_PLUGIN_QUEUE));
+    printf("Installed protocol plugins: %s\n", cog_plugin_names(COG_PLUGIN_PROTOCOL));
+    return DONE;
+  }
+  apply_verbosity();
+  return check_settings() == COG_OK ? GO_ON : FAILED;
+}
+
+/* ------------------------------------------------------- choosing plugins */
 
 static cog_plugin_ref_t *require(cog_plugin_kind_t kind, const char *name, const char *what)
 {
@@ -255,9 +396,70 @@ static cog_plugin_ref_t *require(cog_plugin_kind_t kind, const char *name, const
     fprintf(stderr, "cogd: %s '%s' cannot be used: %s\n", what, name, why);
   else
     fprintf(stderr, "cogd: unknown %s '%s'; installed: %s (plugin directory: %s)\n", what, name,
-            cog_plugin_names(kind), cog_opts_get(cog_options, "plugin-dir"));
+            cog_plugin_names(kind), cog_plugins_dirs());
   return NULL;
 }
+
+static int add_protocol(run_t *run, cog_plugin_ref_t *p)
+{
+  for (int i = 0; i < run->nprotocols; i++)
+    if (run->protocols[i] == p)
+      return COG_OK;
+  if (run->nprotocols < 31)
+    run->protocols[run->nprotocols++] = p;
+  return COG_OK;
+}
+
+/* Which plugins run: the binary protocol always, the admin protocol when
+ * installed, the -r protocols, and the -q queue. */
+static int choose_plugins(run_t *run)
+{
+  cog_plugin_ref_t *b = require(COG_PLUGIN_PROTOCOL, "binary", "protocol");
+  if (b == NULL)
+    return COG_ENOTFOUND;
+  add_protocol(run, b);
+  cog_plugin_ref_t *a = cog_plugin_find(COG_PLUGIN_PROTOCOL, "admin");
+  if (a)
+    add_protocol(run, a);
+  const char *r = cog_opts_get(cog_options, "protocol");
+  if (r) {
+    char *copy = strdup(r), *save = NULL;
+    if (copy == NULL)
+      return COG_ENOMEM;
+    for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+      cog_plugin_ref_t *p = require(COG_PLUGIN_PROTOCOL, n, "protocol");
+      if (p == NULL) {
+        free(copy);
+        return COG_ENOTFOUND;
+      }
+      add_protocol(run, p);
+    }
+    free(copy);
+  }
+  const char *q = cog_opts_get(cog_options, "queue-type");
+  if (q && *q && strcasecmp(q, "builtin") != 0 && strcasecmp(q, "none") != 0 &&
+      strcasecmp(q, "memory") != 0) {
+    run->queue = require(COG_PLUGIN_QUEUE, q, "queue type");
+    if (run->queue == NULL)
+      return COG_ENOTFOUND;
+  }
+  return COG_OK;
+}
+
+/* --check-args / --check-config: what would run, and the effective settings. */
+static void print_settings(const run_t *run)
+{
+  printf("# cogd %s, plugin ABI %d.%d\n", COG_VERSION, COG_ABI_MAJOR, COG_ABI_MINOR);
+  printf("# protocols:");
+  for (int i = 0; i < run->nprotocols; i++)
+    printf(" %s", run->protocols[i]->name);
+  printf("\n# queue: %s\n", run->queue ? run->queue->name : "(in memory)");
+  printf("# configuration file: %s\n", config_path ? config_path : "(none)");
+  printf("# plugin directories: %s\n", cog_plugins_dirs());
+  cog_opts_dump(cog_options, stdout);
+}
+
+/* ----------------------------------------------------------- initialising */
 
 static int set_nofile(long long n)
 {
@@ -277,270 +479,131 @@ static int set_nofile(long long n)
   return COG_OK;
 }
 
-int main(int argc, char **argv)
+/* The process: detached (-d), logging where configured, its file limit,
+ * the listeners' settings and the event loop. */
+static int start_process(void)
 {
-  int status = 1;
-  struct event *sigev[4] = { NULL, NULL, NULL, NULL };
-  cog_plugin_ref_t *selected[32];
-  int nselected = 0;
-  cog_plugin_ref_t *queue = NULL;
-
-  /* No file cogd creates (log, pid file, a queue's database) is ever
-   * writable by others, whatever umask it was started with. */
-  umask(umask(0) | S_IWOTH);
-  cog_options = cog_opts_new();
-  if (cog_options == NULL || cog_opts_add_table(cog_options, "cogd", core_options) != COG_OK)
-    return 1;
-  /* First pass: what is needed to find the plugins. */
-  if (cog_opts_parse(cog_options, argc, argv, 1) != COG_OK)
-    goto out;
-  if (cog_opts_given(cog_options, "version")) {
-    printf("cogd %s (plugin ABI %d.%d)\n", COG_VERSION, COG_ABI_MAJOR, COG_ABI_MINOR);
-    status = 0;
-    goto out;
-  }
-  /* The configuration file: read now, checked once the plugins (whose
-   * directory it may name) are loaded. */
-  cog_conf_t *conf = NULL;
-  {
-    const char *cp = cog_opts_get(cog_options, "config");
-    static const char def[] = COG_SYSCONFDIR "/cogd/cogd.conf";
-    if (cp == NULL && access(def, F_OK) == 0)
-      cp = def;
-    if (cp) {
-      conf = cog_conf_read(cp);
-      if (conf == NULL)
-        goto out;
-      char *abs = realpath(cp, NULL);
-      config_path = abs ? abs : strdup(cp);
-    }
-  }
-  {
-    const char *v = cog_opts_given(cog_options, "verbose") ? cog_opts_get(cog_options, "verbose")
-                                                          : cog_conf_peek(conf, "verbose");
-    int lvl = v ? cog_log_level_parse(v) : COG_LOG_ERROR;
-    cog_log_set_level(lvl >= 0 ? (cog_log_level_t)lvl : COG_LOG_ERROR);
-  }
-  {
-    const char *dir = cog_opts_given(cog_options, "plugin-dir")
-                          ? cog_opts_get(cog_options, "plugin-dir")
-                          : cog_conf_peek(conf, "plugin-dir");
-    cog_plugins_scan(dir ? dir : cog_opts_get(cog_options, "plugin-dir"));
-  }
-  for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next) {
-    char *owner = NULL;
-    if (asprintf(&owner, "%s plugin '%s': %s", p->desc->kind == COG_PLUGIN_QUEUE ? "queue"
-                 : "protocol", p->name, p->desc->description ? p->desc->description : "") < 0)
-      goto out;
-    int rc = cog_opts_add_table(cog_options, owner, p->desc->options);
-    free(owner);
-    if (rc != COG_OK)
-      goto out;
-  }
-  if (conf) {
-    int rc = cog_conf_apply(conf, cog_options);
-    cog_conf_free(conf);
-    conf = NULL;
-    if (rc != COG_OK)
-      goto out;
-  }
-  /* Second pass, strict, now that every plugin's options are known; the
-   * command line overrides the file. */
-  if (cog_opts_parse(cog_options, argc, argv, 0) != COG_OK)
-    goto out;
-  if (apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), MQ_CHECK) != COG_OK)
-    goto out;
-  if (cog_opts_given(cog_options, "help")) {
-    usage(stdout);
-    cog_opts_help(cog_options, stdout);
-    printf("\nInstalled queue plugins: %s\n", cog_plugin_names(COG_PLUGIN_QUEUE));
-    printf("Installed protocol plugins: %s\n", cog_plugin_names(COG_PLUGIN_PROTOCOL));
-    status = 0;
-    goto out;
-  }
-  apply_verbosity();
-  static const char *const ints[] = { "backlog", "job-retries", "worker-wakeup", "threads",
-                                      "max-jobs", "max-job-bytes", "ssl-handshake-timeout",
-                                      "keepalive-idle", "keepalive-interval",
-                                      "keepalive-count", "file-descriptors", NULL };
-  for (int i = 0; ints[i]; i++) {
-    long long v;
-    if (cog_opts_get_int(cog_options, ints[i], &v) == COG_EINVAL)
-      goto out;
-  }
-  {
-    const char *port = cog_opts_get(cog_options, "port");
-    char *end = NULL;
-    long pv = port ? strtol(port, &end, 10) : -1;
-    if (port == NULL || *port == '\0' || *end != '\0' || pv < 0 || pv > 65535) {
-      fprintf(stderr, "cogd: --port wants a number from 0 to 65535, got '%s'\n", port ? port : "");
-      goto out;
-    }
-  }
-  if (opt_int("job-retries") < 0 || opt_int("worker-wakeup") < 0 || opt_int("backlog") < 1 ||
-      opt_int("max-jobs") < 0 || opt_int("max-job-bytes") < 0 ||
-      opt_int("ssl-handshake-timeout") < 1) {
-    fprintf(stderr, "cogd: --job-retries, --worker-wakeup, --max-jobs and --max-job-bytes must be "
-            ">= 0, --backlog and --ssl-handshake-timeout >= 1\n");
-    goto out;
-  }
-  /* Certificates and keys are read now, as root, before -u drops
-   * privileges, and --check-args checks them too. */
-  if (cog_tls_init() != COG_OK)
-    goto out;
-
-  /* Which plugins run: the binary protocol always, the admin protocol when
-   * installed, the -r protocols, and the -q queue. */
-  {
-    cog_plugin_ref_t *b = require(COG_PLUGIN_PROTOCOL, "binary", "protocol");
-    if (b == NULL)
-      goto out;
-    selected[nselected++] = b;
-    cog_plugin_ref_t *a = cog_plugin_find(COG_PLUGIN_PROTOCOL, "admin");
-    if (a)
-      selected[nselected++] = a;
-    const char *r = cog_opts_get(cog_options, "protocol");
-    if (r) {
-      char *copy = strdup(r), *save = NULL;
-      if (copy == NULL)
-        goto out;
-      for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
-        cog_plugin_ref_t *p = require(COG_PLUGIN_PROTOCOL, n, "protocol");
-        if (p == NULL) {
-          free(copy);
-          goto out;
-        }
-        int dup = 0;
-        for (int i = 0; i < nselected; i++)
-          dup |= selected[i] == p;
-        if (!dup && nselected < 31)
-          selected[nselected++] = p;
-      }
-      free(copy);
-    }
-    const char *q = cog_opts_get(cog_options, "queue-type");
-    if (q && *q && strcasecmp(q, "builtin") != 0 && strcasecmp(q, "none") != 0 &&
-        strcasecmp(q, "memory") != 0) {
-      queue = require(COG_PLUGIN_QUEUE, q, "queue type");
-      if (queue == NULL)
-        goto out;
-    }
-  }
-  if (cog_opts_given(cog_options, "check-args") || cog_opts_given(cog_options, "check-config")) {
-    printf("# cogd %s, plugin ABI %d.%d\n", COG_VERSION, COG_ABI_MAJOR, COG_ABI_MINOR);
-    printf("# protocols:");
-    for (int i = 0; i < nselected; i++)
-      printf(" %s", selected[i]->name);
-    printf("\n# queue: %s\n", queue ? queue->name : "(in memory)");
-    printf("# configuration file: %s\n", config_path ? config_path : "(none)");
-    cog_opts_dump(cog_options, stdout);
-    status = 0;
-    goto out;
-  }
-
   if (cog_opts_given(cog_options, "daemon") && cog_daemonize() != COG_OK)
-    goto out;
-  {
-    const char *sl = cog_opts_get(cog_options, "syslog");
-    int to_syslog = sl && strcmp(sl, "0") != 0;
-    if (cog_log_open(to_syslog ? "syslog" : cog_opts_get(cog_options, "log-file")) != COG_OK)
-      goto out;
-  }
+    return COG_ERROR;
+  const char *sl = cog_opts_get(cog_options, "syslog");
+  int to_syslog = sl && strcmp(sl, "0") != 0;
+  if (cog_log_open(to_syslog ? "syslog" : cog_opts_get(cog_options, "log-file")) != COG_OK)
+    return COG_ERROR;
   if (cog_opts_given(cog_options, "file-descriptors") && set_nofile(opt_int("file-descriptors")))
-    goto out;
+    return COG_ERROR;
   signal(SIGPIPE, SIG_IGN);
-
   cog_listen_settings.backlog = (int)opt_int("backlog");
   cog_listen_settings.keepalive = cog_opts_given(cog_options, "keepalive");
   cog_listen_settings.keepalive_idle = (int)opt_int("keepalive-idle");
   cog_listen_settings.keepalive_interval = (int)opt_int("keepalive-interval");
   cog_listen_settings.keepalive_count = (int)opt_int("keepalive-count");
-
   if (cog_loop_init() != COG_OK) {
     cog_log(COG_LOG_FATAL, "cannot create the event loop");
-    goto out;
+    return COG_ERROR;
   }
-  {
-    char host[256];
-    if (gethostname(host, sizeof(host)) != 0)
-      snprintf(host, sizeof(host), "localhost");
-    host[sizeof(host) - 1] = '\0';
-    long long mjb;
-    if (cog_opts_given(cog_options, "max-job-bytes")) {
-      mjb = opt_int("max-job-bytes");
-    } else {
-      long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-      mjb = pages > 0 && psize > 0 ? (long long)pages * psize / 2 : 0;
+  return COG_OK;
+}
+
+static void init_engine(void)
+{
+  char host[256];
+  if (gethostname(host, sizeof(host)) != 0)
+    snprintf(host, sizeof(host), "localhost");
+  host[sizeof(host) - 1] = '\0';
+  long long mjb;
+  if (cog_opts_given(cog_options, "max-job-bytes")) {
+    mjb = opt_int("max-job-bytes");
+  } else {
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    mjb = pages > 0 && psize > 0 ? (long long)pages * psize / 2 : 0;
+  }
+  cog_engine_cfg_t cfg = {
+    .max_jobs = (uint64_t)opt_int("max-jobs"),
+    .max_job_bytes = mjb > 0 ? (uint64_t)mjb : 0,
+    .job_retries = (uint32_t)opt_int("job-retries"),
+    .worker_wakeup = (uint32_t)opt_int("worker-wakeup"),
+    .round_robin = 1,
+    .host = host,
+  };
+  cog_engine_init(&cfg);
+}
+
+/* The engine, the queue and its jobs, the protocols' listeners (bound,
+ * not yet accepting). */
+static int initialise(run_t *run)
+{
+  init_engine();
+  if (run->queue) {
+    if (cog_plugin_init(run->queue) != COG_OK)
+      return COG_ERROR;
+    cog_engine_set_queue(run->queue->desc->queue, run->queue->state);
+  }
+  for (int i = 0; i < run->nprotocols; i++) {
+    cog_plugin_ref_t *p = run->protocols[i];
+    if (cog_plugin_init(p) != COG_OK)
+      return COG_ERROR;
+    if (p->desc->protocol->bind(p->state) != COG_OK) {
+      cog_log(COG_LOG_FATAL, "protocol '%s' could not bind its listeners", p->name);
+      return COG_ERROR;
     }
-    cog_engine_cfg_t cfg = {
-      .max_jobs = (uint64_t)opt_int("max-jobs"),
-      .max_job_bytes = mjb > 0 ? (uint64_t)mjb : 0,
-      .job_retries = (uint32_t)opt_int("job-retries"),
-      .worker_wakeup = (uint32_t)opt_int("worker-wakeup"),
-      .round_robin = 1,
-      .host = host,
-    };
-    cog_engine_init(&cfg);
-  }
-  if (queue) {
-    if (cog_plugin_init(queue) != COG_OK)
-      goto stop;
-    cog_engine_set_queue(queue->desc->queue, queue->state);
-  }
-  for (int i = 0; i < nselected; i++) {
-    if (cog_plugin_init(selected[i]) != COG_OK)
-      goto stop;
-    if (selected[i]->desc->protocol->bind(selected[i]->state) != COG_OK) {
-      cog_log(COG_LOG_FATAL, "protocol '%s' could not bind its listeners", selected[i]->name);
-      goto stop;
-    }
-    if (cog_tls_context() && selected[i]->listens && !selected[i]->tls_aware) {
+    if (cog_tls_context() && p->listens && !p->tls_aware) {
       cog_log(COG_LOG_FATAL, "protocol '%s' does not support TLS (it opened listeners without "
-              "asking for the TLS context): refusing to serve plaintext under --ssl",
-              selected[i]->name);
-      goto stop;
+              "asking for the TLS context): refusing to serve plaintext under --ssl", p->name);
+      return COG_ERROR;
     }
   }
   if (cog_engine_replay() != COG_OK)
-    goto stop;
+    return COG_ERROR;
   apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), MQ_APPLY);
+  return COG_OK;
+}
 
-  {
-    static const int sigs[4] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
-    for (int i = 0; i < 4; i++) {
-      sigev[i] = evsignal_new(cog_loop_base(), sigs[i], on_signal, NULL);
-      if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) != 0) {
-        cog_log(COG_LOG_FATAL, "cannot watch signal %d", sigs[i]);
-        goto stop;
-      }
+/* ---------------------------------------------------------------- serving */
+
+/* Signals watched, protocols accepting, the pid file, privileges dropped,
+ * then the loop until a signal stops it.  Returns the exit status. */
+static int serve(run_t *run)
+{
+  static const int sigs[4] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+  for (int i = 0; i < 4; i++) {
+    run->sigev[i] = evsignal_new(cog_loop_base(), sigs[i], on_signal, NULL);
+    if (run->sigev[i] == NULL || evsignal_add(run->sigev[i], NULL) != 0) {
+      cog_log(COG_LOG_FATAL, "cannot watch signal %d", sigs[i]);
+      return 1;
     }
   }
-  for (int i = 0; i < nselected; i++) {
-    if (selected[i]->desc->protocol->start(selected[i]->state) != COG_OK) {
-      cog_log(COG_LOG_FATAL, "protocol '%s' could not start", selected[i]->name);
-      goto stop;
+  for (int i = 0; i < run->nprotocols; i++) {
+    if (run->protocols[i]->desc->protocol->start(run->protocols[i]->state) != COG_OK) {
+      cog_log(COG_LOG_FATAL, "protocol '%s' could not start", run->protocols[i]->name);
+      return 1;
     }
   }
   if (cog_opts_get(cog_options, "pid-file") &&
       cog_pidfile_write(cog_opts_get(cog_options, "pid-file")) != COG_OK)
-    goto stop;
+    return 1;
   /* Privileges go last: ports are bound, the queue and the log are open,
    * the pid file (in a root-owned directory, usually) is written. */
   if (cog_opts_get(cog_options, "user") && cog_drop_privileges(cog_opts_get(cog_options, "user")))
-    goto stop;
-  cog_log(COG_LOG_NOTICE, "cogd %s ready (queue: %s)", COG_VERSION, queue ? queue->name : "memory");
+    return 1;
+  cog_log(COG_LOG_NOTICE, "cogd %s ready (queue: %s)", COG_VERSION,
+          run->queue ? run->queue->name : "memory");
   cog_daemon_ready(0);
+  return cog_loop_run() == COG_OK ? 0 : 1;
+}
 
-  status = cog_loop_run() == COG_OK ? 0 : 1;
+/* ----------------------------------------------------------- shutting down */
 
-stop:
-  cog_daemon_ready(status ? status : 0);
+/* After initialise (complete or not): plugins stopped, the queue's last
+ * commit, the engine and the loop freed, the pid file removed. */
+static void shut_down(run_t *run, int status)
+{
+  cog_daemon_ready(status);
   cog_lifecycle_free();
   /* Protocols first: closing their connections returns running jobs to
    * the engine; then one last commit of what the queue still buffers. */
   for (int i = 0; i < 4; i++)
-    if (sigev[i])
-      event_free(sigev[i]);
+    if (run->sigev[i])
+      event_free(run->sigev[i]);
   for (cog_plugin_ref_t *p = cog_plugins_list(); p; p = p->next)
     if (p->initialised && p->desc->kind == COG_PLUGIN_PROTOCOL) {
       if (p->desc->fini)
@@ -551,7 +614,7 @@ stop:
    * woken by a requeued job, say) points into connections their fini has
    * freed since: it must not run in the drain below. */
   cog_defer_discard_plugins();
-  if (queue && queue->initialised) {
+  if (run->queue && run->queue->initialised) {
     /* Removals of finished jobs still buffered are written, and commits in
      * flight are let finish, before the queue shuts down. */
     cog_engine_commit_now();
@@ -562,11 +625,38 @@ stop:
   cog_engine_free();
   cog_loop_free();
   cog_pidfile_remove();
-out:
+}
+
+/* What every way out releases. */
+static void release(void)
+{
   cog_tls_free();
   free(config_path);
   cog_plugins_unload();
   cog_opts_free(cog_options);
   cog_log_close();
+}
+
+int main(int argc, char **argv)
+{
+  /* No file cogd creates (log, pid file, a queue's database) is ever
+   * writable by others, whatever umask it was started with. */
+  umask(umask(0) | S_IWOTH);
+  int status = 1;
+  run_t run = { .nprotocols = 0 };
+  int next = options_and_config(argc, argv);
+  if (next == DONE) {
+    status = 0;
+  } else if (next == GO_ON && choose_plugins(&run) == COG_OK) {
+    if (cog_opts_given(cog_options, "check-args") || cog_opts_given(cog_options, "check-config")) {
+      print_settings(&run);
+      status = 0;
+    } else if (start_process() == COG_OK) {
+      if (initialise(&run) == COG_OK)
+        status = serve(&run);
+      shut_down(&run, status);
+    }
+  }
+  release();
   return status;
 }

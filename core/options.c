@@ -361,6 +361,15 @@ const cog_option_t *cog_opts_find(const cog_opts_t *o, const char *name)
   return find_long(o, name, strlen(name));
 }
 
+int cog_opts_flag_value(const char *v)
+{
+  if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+    return 1;
+  if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+    return 0;
+  return -1;
+}
+
 int cog_opts_set_from(cog_opts_t *o, int src, const char *name, const char *value)
 {
   const cog_option_t *opt = find_long(o, name, strlen(name));
@@ -370,14 +379,8 @@ int cog_opts_set_from(cog_opts_t *o, int src, const char *name, const char *valu
   o->src = src;
   int rc;
   if (opt->kind == COG_OPT_FLAG) {
-    if (!strcmp(value, "1") || !strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
-        !strcasecmp(value, "on"))
-      rc = store(o, opt, "1");
-    else if (!strcmp(value, "0") || !strcasecmp(value, "false") || !strcasecmp(value, "no") ||
-             !strcasecmp(value, "off"))
-      rc = store(o, opt, "0");
-    else
-      rc = COG_EINVAL;
+    int on = cog_opts_flag_value(value);
+    rc = on < 0 ? COG_EINVAL : store(o, opt, on ? "1" : "0");
   } else if (strcmp(opt->name, "verbose") == 0 && cog_log_level_parse(value) < 0) {
     rc = COG_EINVAL;
   } else {
@@ -423,13 +426,23 @@ void cog_opts_help(const cog_opts_t *o, FILE *f)
   }
 }
 
+int cog_opts_is_meta(const char *name)
+{
+  static const char *const meta[] = { "config", "help", "version", "check-args", "check-config",
+                                      NULL };
+  for (int i = 0; meta[i]; i++)
+    if (strcmp(name, meta[i]) == 0)
+      return 1;
+  return 0;
+}
+
 void cog_opts_dump(const cog_opts_t *o, FILE *f)
 {
   for (size_t i = 0; i < o->ntables; i++) {
     fprintf(f, "# %s\n", o->tables[i].owner);
     for (const cog_option_t *p = o->tables[i].opts; p->name; p++) {
       const char *v = cog_opts_get(o, p->name);
-      if (v == NULL)
+      if (v == NULL || cog_opts_is_meta(p->name))
         continue;
       /* Credentials never reach a terminal or a log. */
       if (strstr(p->name, "password") || strstr(p->name, "conninfo") || strstr(p->name, "secret") ||

@@ -1,20 +1,37 @@
 /* Plugin loader on libltdl.  Every shared object in the plugin
  * directories is opened and its descriptor checked, in this order:
- * open, entry symbol, ABI major, ABI minor, struct size, kind, name,
- * required callbacks, duplicate name.  A refusal names the file and what
- * was expected and found.  Plugins are initialised later, only when
- * selected (-q, -r, or always for the binary and admin protocols). */
+ * where it lies (below), open, entry symbol, ABI major, ABI minor, struct
+ * size, kind, name, required callbacks, duplicate name.  A refusal names
+ * the file and what was expected and found.  Plugins are initialised
+ * later, only when selected (-q, -r, or always for the binary and admin
+ * protocols).
+ *
+ * Code that runs as the server must not come from a file someone else
+ * could have replaced.  Before a file is opened, its real path (symlinks
+ * resolved) is checked: the file, its directory and every directory above
+ * up to / must be owned by root or by the user cogd runs as (euid); the
+ * file and its directory must not be writable by group or others; a
+ * directory above may be, when it has the sticky bit (/tmp: others cannot
+ * rename what they do not own).  --plugin-insecure-ok loads such files
+ * anyway, with a warning.  Relative plugin directories are made absolute
+ * against the working directory cogd was started in. */
 #include "cogd.h"
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <ltdl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static cog_plugin_ref_t *plugins;
 static int ltdl_ready;
+static int insecure_ok;     /* --plugin-insecure-ok */
+static char *scanned_dirs;  /* the directories scanned, absolute, ':'-separated */
 
 struct refusal {
   char *name;
@@ -98,11 +115,118 @@ static const char *check_ops(const cog_plugin_t *d)
   return NULL;
 }
 
-cog_plugin_ref_t *cog_plugin_load(const char *path, char *err, size_t errlen)
+void cog_plugins_allow_insecure(int on) { insecure_ok = on; }
+
+const char *cog_plugins_dirs(void) { return scanned_dirs ? scanned_dirs : ""; }
+
+/* Why nobody but root and cogd's user could replace what st describes, or
+ * NULL.  above: a directory above the plugin directory, which others may
+ * write when it is sticky. */
+static const char *unsafe_stat(const struct stat *st, int above, char *buf, size_t len)
+{
+  mode_t m = st->st_mode;
+  if (st->st_uid != 0 && st->st_uid != geteuid()) {
+    snprintf(buf, len, "owned by uid %u, neither root nor the user cogd runs as (uid %u)",
+             (unsigned)st->st_uid, (unsigned)geteuid());
+    return buf;
+  }
+  if ((m & (S_IWGRP | S_IWOTH)) && !(above && (m & S_ISVTX))) {
+    snprintf(buf, len, "writable by %s (mode %04o)", !(m & S_IWOTH) ? "its group"
+             : (m & S_IWGRP) ? "group and others" : "others", (unsigned)(m & 07777));
+    return buf;
+  }
+  return NULL;
+}
+
+/* Checks path's real location and every directory above it; the first
+ * strict levels (the file and its directory, or the directory) must not
+ * be writable by others even when sticky.  Returns NULL when safe, else
+ * "WHERE is REASON" in buf; *missing when path could not be resolved. */
+static const char *unsafe_path(const char *path, int strict, char *buf, size_t len, int *missing)
+{
+  *missing = 0;
+  char *real = realpath(path, NULL);
+  if (real == NULL) {
+    *missing = 1;
+    snprintf(buf, len, "%s", strerror(errno));
+    return buf;
+  }
+  const char *why = NULL;
+  char reason[160];
+  for (int lvl = 0; why == NULL; lvl++) {
+    struct stat st;
+    if (stat(real, &st) != 0) {
+      snprintf(buf, len, "%s: %s", real, strerror(errno));
+      why = buf;
+    } else if (unsafe_stat(&st, lvl >= strict, reason, sizeof(reason))) {
+      snprintf(buf, len, "%s%s is %s", real, lvl == 0 ? "" : " (a directory above)", reason);
+      why = buf;
+    }
+    char *slash = strrchr(real, '/');
+    if (slash == NULL || strcmp(real, "/") == 0)
+      break;
+    if (slash == real)
+      slash[1] = '\0';
+    else
+      *slash = '\0';
+  }
+  free(real);
+  return why;
+}
+
+/* "queue_sqlite.so" -> "sqlite": the name a refused file is known by
+ * before it is opened (the descriptor would tell, but it is not read). */
+static void name_from_file(const char *path, char *name, size_t len)
+{
+  const char *b = strrchr(path, '/');
+  b = b ? b + 1 : path;
+  if (strncmp(b, "queue_", 6) == 0)
+    b += 6;
+  else if (strncmp(b, "protocol_", 9) == 0)
+    b += 9;
+  size_t n = strcspn(b, ".");
+  snprintf(name, len, "%.*s", (int)(n < len ? n : len - 1), b);
+}
+
+static const char insecure_hint[] = "(--plugin-insecure-ok to load anyway)";
+
+/* The location check of cog_plugin_load.  COG_OK: go on (possibly with a
+ * warning under --plugin-insecure-ok); else err says why. */
+static int check_location(const char *path, char *err, size_t errlen)
+{
+  char why[PATH_MAX + 256];
+  int missing;
+  if (unsafe_path(path, 2, why, sizeof(why), &missing) == NULL)
+    return COG_OK;
+  if (missing) {
+    snprintf(err, errlen, "plugin %s: cannot open: %s", path, why);
+    return COG_ENOTFOUND;
+  }
+  if (insecure_ok) {
+    cog_log(COG_LOG_WARNING, "plugin %s: %s: loaded anyway (--plugin-insecure-ok)", path, why);
+    return COG_OK;
+  }
+  snprintf(err, errlen, "plugin %s: refused: %s: others could replace it %s", path, why,
+           insecure_hint);
+  char name[65];
+  name_from_file(path, name, sizeof(name));
+  note_refusal(name, err);
+  return COG_ERROR;
+}
+
+/* cog_plugin_load; *unsafe set when refused for where the file lies (an
+ * error, where other refusals are warnings). */
+static cog_plugin_ref_t *load_file(const char *path, char *err, size_t errlen, int *unsafe)
 {
   err[0] = '\0';
+  *unsafe = 0;
   if (ensure_ltdl() != COG_OK) {
     snprintf(err, errlen, "libltdl could not start");
+    return NULL;
+  }
+  int rc = check_location(path, err, errlen);
+  if (rc != COG_OK) {
+    *unsafe = rc != COG_ENOTFOUND;
     return NULL;
   }
   lt_dlhandle h = lt_dlopen(path);
@@ -169,6 +293,12 @@ cog_plugin_ref_t *cog_plugin_load(const char *path, char *err, size_t errlen)
   return r;
 }
 
+cog_plugin_ref_t *cog_plugin_load(const char *path, char *err, size_t errlen)
+{
+  int unsafe;
+  return load_file(path, err, errlen, &unsafe);
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
   size_t a = strlen(s), b = strlen(suffix);
@@ -185,42 +315,81 @@ static int name_taken(const cog_plugin_t *d, cog_plugin_ref_t **who)
   return 0;
 }
 
-static void scan_dir(const char *dir)
+/* The .so names in dir, sorted (so that which of two same-named plugins
+ * wins is predictable); NULL-terminated, or NULL. */
+static char **list_dir(const char *dir)
 {
   DIR *dp = opendir(dir);
   if (dp == NULL) {
     cog_log(COG_LOG_WARNING, "plugin directory %s: cannot open", dir);
-    return;
+    return NULL;
   }
   struct dirent *e;
-  char **names = NULL;
+  char **names = calloc(1, sizeof(*names));
   size_t n = 0;
-  while ((e = readdir(dp)) != NULL) {
+  while (names && (e = readdir(dp)) != NULL) {
     if (!ends_with(e->d_name, ".so"))
       continue;
-    char **nn = realloc(names, (n + 1) * sizeof(*nn));
+    char **nn = realloc(names, (n + 2) * sizeof(*nn));
     if (nn == NULL)
       break;
     names = nn;
     names[n] = strdup(e->d_name);
     if (names[n])
       n++;
+    names[n] = NULL;
   }
   closedir(dp);
-  /* Sorted, so that which of two same-named plugins wins is predictable. */
   for (size_t i = 1; i < n; i++)
     for (size_t k = i; k > 0 && strcmp(names[k - 1], names[k]) > 0; k--) {
       char *t = names[k];
       names[k] = names[k - 1];
       names[k - 1] = t;
     }
-  for (size_t i = 0; i < n; i++) {
-    char path[4096], err[1024];
+  return names;
+}
+
+/* A directory others could write is not scanned; its plugins are
+ * remembered as refused, so that -q NAME says why. */
+static int dir_refused(const char *dir, char **names)
+{
+  char why[PATH_MAX + 256];
+  int missing;
+  if (unsafe_path(dir, 1, why, sizeof(why), &missing) == NULL || missing)
+    return 0;
+  if (insecure_ok) {
+    cog_log(COG_LOG_WARNING, "plugin directory %s: %s: scanned anyway (--plugin-insecure-ok)",
+            dir, why);
+    return 0;
+  }
+  char err[sizeof(why) + 128];
+  snprintf(err, sizeof(err), "plugin directory %s: refused: %s: others could put or replace "
+           "plugins there %s", dir, why, insecure_hint);
+  cog_log(COG_LOG_ERROR, "%s", err);
+  for (size_t i = 0; names[i]; i++) {
+    char name[65];
+    name_from_file(names[i], name, sizeof(name));
+    note_refusal(name, err);
+  }
+  return 1;
+}
+
+static void scan_dir(const char *dir)
+{
+  char **names = list_dir(dir);
+  if (names == NULL)
+    return;
+  int refused = dir_refused(dir, names);
+  for (size_t i = 0; names[i]; i++) {
+    char path[PATH_MAX + 256], err[PATH_MAX + 512];
     snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
     free(names[i]);
-    cog_plugin_ref_t *r = cog_plugin_load(path, err, sizeof(err));
+    if (refused)
+      continue;
+    int unsafe;
+    cog_plugin_ref_t *r = load_file(path, err, sizeof(err), &unsafe);
     if (r == NULL) {
-      cog_log(COG_LOG_WARNING, "%s", err);
+      cog_log(unsafe ? COG_LOG_ERROR : COG_LOG_WARNING, "%s", err);
       continue;
     }
     cog_plugin_ref_t *other;
@@ -243,6 +412,30 @@ static void scan_dir(const char *dir)
   free(names);
 }
 
+/* dir made absolute against the working directory, symlinks resolved
+ * when it exists (malloc'ed; NULL when out of memory). */
+static char *absolute_dir(const char *dir)
+{
+  char *abs = NULL;
+  if (dir[0] == '/') {
+    abs = strdup(dir);
+  } else {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+      snprintf(cwd, sizeof(cwd), ".");
+    if (asprintf(&abs, "%s/%s", cwd, dir) < 0)
+      abs = NULL;
+  }
+  char *real = abs ? realpath(abs, NULL) : NULL;
+  if (real) {
+    free(abs);
+    abs = real;
+  }
+  if (abs && dir[0] != '/')
+    cog_log(COG_LOG_INFO, "plugin directory %s is relative: using %s", dir, abs);
+  return abs;
+}
+
 int cog_plugins_scan(const char *dirs)
 {
   if (ensure_ltdl() != COG_OK)
@@ -251,8 +444,19 @@ int cog_plugins_scan(const char *dirs)
   if (copy == NULL)
     return COG_ENOMEM;
   char *save = NULL;
-  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
-    scan_dir(d);
+  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    char *abs = absolute_dir(d);
+    if (abs == NULL)
+      break;
+    char *all = NULL;
+    if (asprintf(&all, "%s%s%s", scanned_dirs ? scanned_dirs : "", scanned_dirs ? ":" : "",
+                 abs) >= 0) {
+      free(scanned_dirs);
+      scanned_dirs = all;
+    }
+    scan_dir(abs);
+    free(abs);
+  }
   free(copy);
   return COG_OK;
 }
@@ -342,6 +546,8 @@ void cog_plugins_unload(void)
     free(r->msg);
     free(r);
   }
+  free(scanned_dirs);
+  scanned_dirs = NULL;
   if (ltdl_ready) {
     lt_dlexit();
     ltdl_ready = 0;

@@ -2,7 +2,10 @@
 # The plugin loader from the command line: plugins built for another ABI are
 # refused with a message naming the file and both versions, unknown names
 # list what is installed, and refused plugins in the directory do not stop
-# a server that does not need them.
+# a server that does not need them.  Plugin files and directories others
+# could write (or owned by another user) are refused with the path and the
+# reason, unless --plugin-insecure-ok; relative --plugin-dir is taken from
+# the directory cogd starts in.
 . "$(dirname "$0")/lib.sh"
 [ "$SERVER" = cogd ] || skip "cogd only"
 
@@ -49,6 +52,61 @@ out=$("$COGD" --plugin-dir "$DIRS" --help 2>&1); rc=$?
 assert_eq "--help exits 0" 0 "$rc"
 assert_match "--help lists plugin options" "--testfile-path" "$out"
 assert_match "--help lists binary options" "--max-packet-size" "$out"
+
+# -- where plugins may come from
+mkdir -p "$TMPD/up/plug"
+chmod 755 "$TMPD/up" "$TMPD/up/plug"
+PD=$(realpath "$TMPD/up/plug")
+cp "$TP/testplug_filequeue.so" "$PD/"
+chmod 755 "$PD/testplug_filequeue.so"
+loadq() { "$COGD" --plugin-dir "$COGD_PLUGIN_DIR:$1" -q testfile --testfile-path "$TMPD/y.q" \
+            --check-args "${@:2}" 2>&1; }
+out=$(loadq "$PD"); rc=$?
+assert_eq "a plugin in a private directory loads" 0 "$rc"
+chmod 777 "$PD"
+out=$(loadq "$PD"); rc=$?
+assert_eq "world-writable plugin directory: -q testfile exits 1" 1 "$rc"
+assert_match "  ... the refusal names the directory and why" \
+  "plugin directory $PD: refused: $PD is writable by group and others \(mode 0777\)" "$out"
+assert_match "  ... and is logged at the default level (ERROR)" "ERROR plugin directory $PD: refused" "$out"
+out=$(loadq "$PD" --plugin-insecure-ok); rc=$?
+assert_eq "--plugin-insecure-ok: loaded anyway" 0 "$rc"
+assert_match "  ... with a warning" "$PD.*scanned anyway \(--plugin-insecure-ok\)" \
+  "$(loadq "$PD" --plugin-insecure-ok -v WARNING)"
+chmod 755 "$PD"
+chmod 666 "$PD/testplug_filequeue.so"
+out=$(loadq "$PD"); rc=$?
+assert_eq "plugin file mode 666: -q testfile exits 1" 1 "$rc"
+assert_match "  ... the refusal names the file and why" \
+  "plugin $PD/testplug_filequeue.so: refused: .*is writable by group and others \(mode 0666\)" "$out"
+out=$(loadq "$PD" --plugin-insecure-ok); rc=$?
+assert_eq "  ... loaded with --plugin-insecure-ok" 0 "$rc"
+printf 'plugin-insecure-ok = yes\n' > "$TMPD/insecure.conf"
+out=$(loadq "$PD" -c "$TMPD/insecure.conf"); rc=$?
+assert_eq "  ... and with plugin-insecure-ok in the configuration file" 0 "$rc"
+chmod 755 "$PD/testplug_filequeue.so"
+chmod 777 "$TMPD/up"
+out=$(loadq "$PD"); rc=$?
+assert_eq "world-writable directory above the plugin directory: refused" 1 "$rc"
+assert_match "  ... named" "$(realpath "$TMPD/up") \(a directory above\) is writable by group and others" "$out"
+chmod 1777 "$TMPD/up"
+out=$(loadq "$PD"); rc=$?
+assert_eq "  ... accepted when sticky (like /tmp)" 0 "$rc"
+chmod 755 "$TMPD/up"
+if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
+  chown nobody "$PD/testplug_filequeue.so"
+  out=$(loadq "$PD"); rc=$?
+  assert_eq "plugin owned by another user: refused" 1 "$rc"
+  assert_match "  ... named" "is owned by uid $(id -u nobody), neither root nor the user cogd runs as" "$out"
+  chown 0 "$PD/testplug_filequeue.so"
+fi
+# relative: against the directory cogd starts in, shown made absolute
+out=$(cd "$TMPD/up" && "$COGD" --plugin-dir "$COGD_PLUGIN_DIR:plug" -q testfile \
+        --testfile-path "$TMPD/y.q" --check-args 2>&1); rc=$?
+assert_eq "relative --plugin-dir: found from the starting directory" 0 "$rc"
+assert_match "  ... and shown absolute" "^# plugin directories: .*:$PD\$" "$out"
+out=$(cd / && "$COGD" --plugin-dir "$COGD_PLUGIN_DIR:plug" -q testfile --check-args 2>&1); rc=$?
+assert_eq "  ... not found from another directory" 1 "$rc"
 
 # A server whose directory holds refused plugins still serves.
 COGD_PLUGIN_DIR=$DIRS server_start

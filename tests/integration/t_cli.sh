@@ -174,10 +174,37 @@ assert_eq "SIGTERM: exits with status 0 within 5 s" 0 "$WAIT_STATUS"
 [ "$WAIT_STATUS" = timeout ] && kill -KILL "$SERVER_PID" 2>/dev/null
 SERVER_PID=
 
-# -- -d: detaches; the pid file names the daemon, which serves
+# -- the log file: what was logged before it opened comes first, in order;
+# every line ends with a newline, the last one too
+PORT=$(free_port)
+PF="$TMPD/early.pid"
+"$COGD" -p "$PORT" -L 127.0.0.1 -P "$PF" -l "$TMPD/early.log" -v INFO --plugin-dir "$COGD_PLUGIN_DIR" \
+  > "$TMPD/early.out" 2>&1 &
+SERVER_PID=$!
+SERVER_LOG="$TMPD/early.log"
+pidfile_up() { [ -s "$PF" ]; }
+wait_until 10 pidfile_up
+kill -TERM "$SERVER_PID"
+wait_status "$SERVER_PID" 5
+[ "$WAIT_STATUS" = timeout ] && kill -KILL "$SERVER_PID" 2>/dev/null
+SERVER_PID=
+# line_of REGEX FILE: the number of the first line matching, else 0
+line_of() { grep -En -m1 -- "$1" "$2" | cut -d: -f1 | grep . || echo 0; }
+loaded=$(line_of "INFO loaded protocol plugin 'binary'" "$TMPD/early.log")
+stopping=$(line_of "signal 15: stopping" "$TMPD/early.log")
+assert_ne "-l FILE: the 'loaded plugin' lines are in the file" 0 "$loaded"
+assert_match "  ... the file starts with what start-up logged (plugins)" "INFO (loaded|plugin)" \
+  "$(head -n 1 "$TMPD/early.log")"
+assert_true "  ... before the 'stopping' line ($loaded < $stopping)" test 0 -lt "$loaded" -a "$loaded" -lt "$stopping"
+assert_eq "  ... and the 'stopping' line is the last" "$stopping" "$(wc -l < "$TMPD/early.log")"
+assert_eq "  ... which ends with a newline" "0a" "$(tail -c 1 "$TMPD/early.log" | od -An -tx1 | tr -d ' ')"
+assert_eq "  ... nothing went to stderr" "" "$(cat "$TMPD/early.out")"
+
+# -- -d: detaches; the pid file names the daemon, which serves; with -l,
+# nothing reaches the starting terminal
 PORT=$(free_port)
 PF="$TMPD/daemon.pid"
-timeout 10 "$COGD" -d -p "$PORT" -L 127.0.0.1 -P "$PF" -l "$TMPD/daemon.log" --plugin-dir "$COGD_PLUGIN_DIR" > "$TMPD/daemon.out" 2>&1
+timeout 10 "$COGD" -d -p "$PORT" -L 127.0.0.1 -P "$PF" -l "$TMPD/daemon.log" -v INFO --plugin-dir "$COGD_PLUGIN_DIR" > "$TMPD/daemon.out" 2>&1
 rc=$?
 assert_eq "-d: the launching process exits 0" 0 "$rc"
 if port_open "$PORT"; then ok "-d: listening by the time the launcher exits"; else fail "-d: not listening when the launcher exited"; fi
@@ -195,6 +222,14 @@ if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
   wait_until 5 gone
   assert_true "-d: the daemon stops on SIGTERM" gone
   gone && SERVER_PID=
+  assert_eq "-d -l FILE: nothing printed to the terminal" "" "$(cat "$TMPD/daemon.out")"
+  assert_match "  ... the 'loaded plugin' lines are in the log file" \
+    "INFO loaded protocol plugin 'binary'" "$(cat "$TMPD/daemon.log")"
+  loaded=$(line_of "INFO loaded protocol plugin" "$TMPD/daemon.log")
+  assert_true "  ... before the 'stopping' line" test 0 -lt "$loaded" -a "$loaded" -lt \
+    "$(line_of "signal 15: stopping" "$TMPD/daemon.log")"
+  assert_eq "  ... which ends with a newline" "0a" \
+    "$(tail -c 1 "$TMPD/daemon.log" | od -An -tx1 | tr -d ' ')"
 else
   fail "-d: no running daemon (pid file: '$DPID')" "$(tail -n 5 "$TMPD/daemon.out" "$TMPD/daemon.log" 2>/dev/null | tr '\n' '|')"
 fi

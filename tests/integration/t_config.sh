@@ -23,6 +23,10 @@ assert_match "prints the file's values" "^verbose = NOTICE$" "$out"
 assert_match "reads included files" "^job-retries = 3$" "$out"
 assert_match "strips quotes" "^admin-allow = 127.0.0.1/32$" "$out"
 assert_match "names the file" "configuration file: $C/cogd.conf" "$out"
+assert_nomatch "the meta options are not settings: no check-config line" "^check-config =" "$out"
+assert_nomatch "  ... no config line (it is named above)" "^config =" "$out"
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-args 2>&1)
+assert_nomatch "  ... --check-args: no check-args line either" "^check-args =" "$out"
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" -j 5 --check-args 2>&1)
 assert_match "the command line overrides the file" "^job-retries = 5$" "$out"
 
