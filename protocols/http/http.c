@@ -1,9 +1,11 @@
 /* The HTTP protocol plugin (-r http): jobs over HTTP with gearmand's
- * mapping (POST/GET/PUT /FUNCTION, X-Gearman-* headers), and read-only
- * endpoints for people and monitoring: /status, /workers, /jobs/HANDLE,
- * /metrics (Prometheus), /healthz.  Built on libevent's evhttp: no HTTP
- * parsing here; what a path and the X-Gearman-* headers ask for is decided
- * in request.c.  Status codes are documented in docs/http.md. */
+ * mapping (POST/PUT /FUNCTION, X-Gearman-* headers; GET /FUNCTION only with
+ * --http-get-jobs), and read-only endpoints for people and monitoring:
+ * /status, /workers, /jobs/HANDLE, /metrics (Prometheus), /healthz.  Built
+ * on libevent's evhttp: no HTTP parsing here; what a path and the
+ * X-Gearman-* headers ask for is decided in request.c, the request
+ * deadline kept in conn.c.  Status codes are documented in docs/http.md. */
+#include "conn.h"
 #include "request.h"
 #include "views.h"
 
@@ -37,6 +39,7 @@ typedef struct hreq {
   struct hreq *prev, *next;   /* every live request, for fini */
   struct evhttp_request *req;
   struct evhttp_connection *evcon;
+  hconn_t *hc;             /* NULL once replied or the connection is gone */
   cog_peer_t *peer;
   struct evbuffer *data;   /* WORK_DATA chunks so far */
   cog_timer_t *timer;      /* X-Gearman-Timeout */
@@ -58,12 +61,22 @@ struct http {
   size_t max_response;
   double max_timeout;
   hreq_t *reqs;
+  hc_set_t *conns;
   int tls;                 /* --ssl: HTTPS only */
+  int get_jobs;            /* --http-get-jobs: GET /FUNCTION submits */
 };
 
 #define LOG(h, lvl, ...) (h)->host->log((h)->self, (lvl), __VA_ARGS__)
 
 /* ------------------------------------------------------------- replies */
+
+/* The request no longer hears about its connection closing. */
+static void forget_conn(hreq_t *r)
+{
+  if (r->hc)
+    hc_set_job(r->hc, NULL);
+  r->hc = NULL;
+}
 
 static void reply(hreq_t *r, int code, const char *reason, const char *command,
                   struct evbuffer *body)
@@ -83,7 +96,7 @@ static void reply(hreq_t *r, int code, const char *reason, const char *command,
   if (command)
     evhttp_add_header(out, "X-Gearman-Command", command);
   evhttp_add_header(out, "Content-Type", "application/octet-stream");
-  evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+  forget_conn(r);
   evhttp_send_reply(r->req, code, reason, body);
 }
 
@@ -121,8 +134,7 @@ static void hreq_free(hreq_t *r)
     r->h->host->timer_cancel(r->timer);
   if (r->data)
     evbuffer_free(r->data);
-  if (!r->replied && !r->dead)
-    evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+  forget_conn(r);
   if (r->prev)
     r->prev->next = r->next;
   else
@@ -150,12 +162,12 @@ static void finish(hreq_t *r)
     LOG(r->h, COG_LOG_ERROR, "cannot schedule the end of an HTTP request");
 }
 
-static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+static void on_conn_close(void *job)
 {
-  (void)evcon;
-  hreq_t *r = arg;
+  hreq_t *r = job;
   /* The request object is freed by libevent: never touch it again.  The
    * job loses this client (a foreground job nobody waits for is dropped). */
+  r->hc = NULL;
   r->dead = 1;
   finish(r);
 }
@@ -272,7 +284,8 @@ static const cog_peer_ops_t peer_ops = {
 
 /* ---------------------------------------------------------------- jobs */
 
-static void submit_job(http_t *h, struct evhttp_request *req, const char *function)
+static void submit_job(http_t *h, struct evhttp_request *req, hconn_t *hc,
+                       const char *function)
 {
   struct evkeyvalq *in = evhttp_request_get_input_headers(req);
   cog_submit_t s;
@@ -317,7 +330,8 @@ static void submit_job(http_t *h, struct evhttp_request *req, const char *functi
     reply_text(req, 503, "Service Unavailable", "text/plain", "out of memory\n");
     return;
   }
-  evhttp_connection_set_closecb(r->evcon, on_conn_close, r);
+  r->hc = hc;
+  hc_set_job(hc, r);
   size_t hl = 0;
   int rc = h->host->submit(r->peer, &s, r->handle, &hl);
   switch (rc) {
@@ -397,29 +411,43 @@ static void serve_view(http_t *h, struct evhttp_request *req, hr_view_t which,
   evbuffer_free(b);
 }
 
-#ifdef HAVE_OPENSSL
-/* evhttp asks for each accepted connection's bufferevent: a TLS one.
- * The handshake shares --http-idle-timeout with the request. */
-static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+/* evhttp asks for each accepted connection's bufferevent: the plugin makes
+ * it, to follow the connection (conn.c).  Under --ssl a TLS one; the
+ * handshake counts towards both --http-idle-timeout and the request
+ * deadline.  NULL: evhttp makes a plain one itself, which is not followed
+ * and gets no answer (on_request). */
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
 {
   http_t *h = arg;
-  SSL_CTX *ctx = h->host->tls_context(h->self);
-  SSL *ssl = ctx ? SSL_new(ctx) : NULL;
   struct bufferevent *bev = NULL;
-  if (ssl)
-    bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                         BEV_OPT_CLOSE_ON_FREE);
-  if (bev == NULL) {
-    SSL_free(ssl);
-    /* evhttp then falls back to a plain bufferevent: on_request refuses
-     * to serve it. */
-    LOG(h, COG_LOG_ERROR, "cannot set up a TLS connection (out of memory?)");
+#ifdef HAVE_OPENSSL
+  if (h->tls) {
+    SSL_CTX *ctx = h->host->tls_context(h->self);
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    if (ssl)
+      bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                           BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL)
+      SSL_free(ssl);
+    if (bev)
+      bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  } else
+#endif
+  {
+    /* CLOSE_ON_FREE: the socket closes with the last reference (conn.c may
+     * hold one), never under a bufferevent still watching it. */
+    bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  }
+  if (bev == NULL || hc_track(h->conns, bev) != COG_OK) {
+    if (bev)
+      bufferevent_free(bev);
+    LOG(h, COG_LOG_ERROR, "cannot set up an HTTP connection (out of memory?)");
     return NULL;
   }
-  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
   return bev;
 }
 
+#ifdef HAVE_OPENSSL
 /* Never answer a request that did not arrive over TLS under --ssl. */
 static int not_tls(http_t *h, struct evhttp_request *req)
 {
@@ -441,10 +469,23 @@ static void on_request(struct evhttp_request *req, void *arg)
   if (not_tls(h, req))
     return;
 #endif
+  struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+  hconn_t *hc = hc_request(h->conns, req);
+  const char *bad = hc ? hr_framing(evhttp_request_get_input_headers(req)) : NULL;
+  if (hc == NULL || bad) {
+    /* A body framed two ways may hide a second request (smuggling): what
+     * follows on this connection is not read. */
+    evhttp_add_header(out, "Connection", "close");
+    if (hc == NULL)
+      reply_text(req, 503, "Service Unavailable", "text/plain", "out of memory\n");
+    else
+      reply_text(req, 400, "Bad Request", "text/plain", bad);
+    return;
+  }
   enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
   if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD && cmd != EVHTTP_REQ_POST &&
       cmd != EVHTTP_REQ_PUT) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD, POST, PUT");
+    evhttp_add_header(out, "Allow", "GET, HEAD, POST, PUT");
     reply_text(req, 405, "Method Not Allowed", "text/plain",
                "methods: GET, HEAD, POST, PUT (see docs/http.md)\n");
     return;
@@ -458,8 +499,13 @@ static void on_request(struct evhttp_request *req, void *arg)
   if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
     const char *arg2;
     hr_view_t which = hr_route(path, &arg2);
-    if (which != HR_NONE) {
-      serve_view(h, req, which, arg2);
+    if (which != HR_NONE || !h->get_jobs) {
+      if (which != HR_NONE)
+        serve_view(h, req, which, arg2);
+      else
+        reply_text(req, 404, "Not Found", "text/plain",
+                   "not found: GET serves /status, /workers, /jobs/HANDLE, /metrics, /healthz; "
+                   "POST /FUNCTION submits a job (see docs/http.md)\n");
       free(path);
       return;
     }
@@ -470,14 +516,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     free(path);
     return;
   }
-  submit_job(h, req, path);
+  submit_job(h, req, hc, path);
   free(path);
 }
 
 /* -------------------------------------------------------------- plugin */
 
 static const cog_option_t options[] = {
-  { "http-port", 0, COG_OPT_STRING, "PORT", "8080", "port for HTTP (every address)" },
+  { "http-port", 0, COG_OPT_STRING, "PORT", "8080",
+    "port for HTTP, on the --listen addresses (default: every address)" },
   { "http-listen", 0, COG_OPT_LIST, "ADDR:PORT", NULL,
     "listen for HTTP here instead (repeatable)" },
   { "http-max-body", 0, COG_OPT_INT, "BYTES", "16777216",
@@ -486,7 +533,11 @@ static const cog_option_t options[] = {
   { "http-max-response", 0, COG_OPT_INT, "BYTES", "268435456",
     "largest job result returned; larger gets 502" },
   { "http-idle-timeout", 0, COG_OPT_INT, "SECONDS", "30",
-    "close connections idle (or sending a request too slowly) this long" },
+    "close connections idle (nothing received or sent) this long" },
+  { "http-request-timeout", 0, COG_OPT_INT, "SECONDS", "60",
+    "close a connection whose request (head and body) is not in this long after its first byte" },
+  { "http-get-jobs", 0, COG_OPT_FLAG, NULL, NULL,
+    "GET /FUNCTION submits a job as in gearmand (default: 404)" },
   { "http-max-timeout", 0, COG_OPT_INT, "SECONDS", "86400", "largest X-Gearman-Timeout accepted" },
   { NULL, 0, 0, NULL, NULL, NULL }
 };
@@ -509,8 +560,13 @@ static int http_init(const cog_host_t *host, cog_plugin_ref_t *self, void **stat
   long long resp = opt_ll(h, "http-max-response", 268435456);
   long long idle = opt_ll(h, "http-idle-timeout", 30);
   long long maxt = opt_ll(h, "http-max-timeout", 86400);
-  if (body < 0 || hdrs < 256 || resp < 1 || idle < 1 || maxt < 1) {
-    LOG(h, COG_LOG_ERROR, "HTTP limits must be positive (--http-max-headers at least 256)");
+  long long rqt = opt_ll(h, "http-request-timeout", 60);
+  const char *gj = host->option(self, "http-get-jobs");
+  h->get_jobs = gj && *gj && strcmp(gj, "0") != 0;
+  if (body < 0 || hdrs < 256 || resp < 1 || idle < 1 || maxt < 1 || rqt < 1 ||
+      rqt > 86400) {
+    LOG(h, COG_LOG_ERROR, "HTTP limits must be positive (--http-max-headers at least 256, "
+        "--http-request-timeout at most 86400)");
     free(h);
     return COG_EINVAL;
   }
@@ -534,11 +590,16 @@ static int http_init(const cog_host_t *host, cog_plugin_ref_t *self, void **stat
   evhttp_set_gencb(h->evh, on_request, h);
 #ifdef HAVE_OPENSSL
   /* Asking also tells the core that this plugin handles --ssl. */
-  if (COG_OPS_HAS(host, cog_host_t, tls_context) && host->tls_context(self)) {
+  if (COG_OPS_HAS(host, cog_host_t, tls_context) && host->tls_context(self))
     h->tls = 1;
-    evhttp_set_bevcb(h->evh, tls_bev, h);
-  }
 #endif
+  h->conns = hc_set_new(host->event_base(), (uint64_t)rqt * 1000, h->tls, on_conn_close);
+  if (h->conns == NULL) {
+    evhttp_free(h->evh);
+    free(h);
+    return COG_ENOMEM;
+  }
+  evhttp_set_bevcb(h->evh, make_bev, h);
   *state = h;
   return COG_OK;
 }
@@ -554,24 +615,40 @@ static int bind_spec(http_t *h, const char *spec)
   return rc;
 }
 
+/* --http-listen ADDR:PORT as given; otherwise --http-port on each of the
+ * core's --listen (-L) addresses, as the Gearman port, or on every address
+ * when there are none. */
 static int http_bind(void *state)
 {
   http_t *h = state;
   const char *specs = h->host->option(h->self, "http-listen");
-  if (specs && *specs) {
-    char *copy = strdup(specs), *save = NULL;
-    if (copy == NULL)
-      return COG_ENOMEM;
-    int rc = COG_OK;
-    for (char *s = strtok_r(copy, ",", &save); s && rc == COG_OK; s = strtok_r(NULL, ",", &save))
-      rc = bind_spec(h, s);
-    free(copy);
-    return rc;
-  }
-  char spec[64];
   const char *port = h->host->option(h->self, "http-port");
-  snprintf(spec, sizeof(spec), ":%s", port && *port ? port : "8080");
-  return bind_spec(h, spec);
+  if (port == NULL || *port == '\0')
+    port = "8080";
+  int own = specs && *specs;
+  if (!own)
+    specs = h->host->option(h->self, "listen");
+  if (specs == NULL || *specs == '\0') {
+    char spec[64];
+    snprintf(spec, sizeof(spec), ":%s", port);
+    return bind_spec(h, spec);
+  }
+  char *copy = strdup(specs), *save = NULL;
+  if (copy == NULL)
+    return COG_ENOMEM;
+  int rc = COG_OK;
+  for (char *a = strtok_r(copy, ",", &save); a && rc == COG_OK; a = strtok_r(NULL, ",", &save)) {
+    char spec[320];
+    if (own)
+      snprintf(spec, sizeof(spec), "%s", a);
+    else if (strchr(a, ':') && a[0] != '[')
+      snprintf(spec, sizeof(spec), "[%s]:%s", a, port); /* bare IPv6 */
+    else
+      snprintf(spec, sizeof(spec), "%s:%s", a, port);
+    rc = bind_spec(h, spec);
+  }
+  free(copy);
+  return rc;
 }
 
 static int http_start(void *state)
@@ -610,6 +687,7 @@ static void http_fini(void *state)
     if (h->fds[i] >= 0)
       close(h->fds[i]);
   evhttp_free(h->evh);
+  hc_set_free(h->conns);
   free(h);
 }
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -88,5 +89,28 @@ const char *hr_job(const char *function, const char *unique, const char *bg, con
       return "X-Gearman-Timeout: seconds, more than 0, at most --http-max-timeout\n";
     *timeout = t;
   }
+  return NULL;
+}
+
+const char *hr_framing(const struct evkeyvalq *headers)
+{
+  int ncl = 0, nte = 0;
+  const char *te = NULL;
+  const struct evkeyval *kv;
+  /* keyvalq_struct.h defines the list, not its iteration macros */
+  for (kv = headers->tqh_first; kv; kv = kv->next.tqe_next) {
+    if (!strcasecmp(kv->key, "Content-Length")) {
+      ncl++;
+    } else if (!strcasecmp(kv->key, "Transfer-Encoding")) {
+      nte++;
+      te = kv->value;
+    }
+  }
+  if (ncl > 1)
+    return "more than one Content-Length header\n";
+  if (ncl && nte)
+    return "Content-Length and Transfer-Encoding together\n";
+  if (nte > 1 || (te && strcasecmp(te, "chunked") != 0))
+    return "Transfer-Encoding: only a single chunked is accepted\n";
   return NULL;
 }

@@ -6,6 +6,8 @@
 
 #include <cogd/plugin.h>
 
+struct evkeyvalq;
+
 /* Read-only endpoints served to GET and HEAD. */
 typedef enum hr_view {
   HR_NONE = -1,       /* not a view: the path names a function */
@@ -32,5 +34,13 @@ hr_view_t hr_route(const char *path, const char **arg);
 const char *hr_job(const char *function, const char *unique, const char *background,
                    const char *priority, const char *timeout, double max_timeout,
                    cog_submit_t *s, double *timeout_out);
+
+/* How the body of a request with these headers is framed, checked before
+ * anything is done with it (RFC 9112, section 6): more than one
+ * Content-Length (even with equal values), Content-Length together with
+ * Transfer-Encoding, or a Transfer-Encoding other than a single "chunked"
+ * could be read differently by a proxy in front (request smuggling).
+ * NULL when it is unambiguous, or the text of the 400 answer. */
+const char *hr_framing(const struct evkeyvalq *headers);
 
 #endif
