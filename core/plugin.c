@@ -11,8 +11,9 @@
  * resolved) is checked: the file, its directory and every directory above
  * up to / must be owned by root or by the user cogd runs as (euid); the
  * file and its directory must not be writable by group or others; a
- * directory above may be, when it has the sticky bit (/tmp: others cannot
- * rename what they do not own).  --plugin-insecure-ok loads such files
+ * directory above may be writable by its group (Debian's root:staff
+ * /usr/local), and by others only when it has the sticky bit (/tmp: others
+ * cannot rename what they do not own).  --plugin-insecure-ok loads such files
  * anyway, with a warning.  Relative plugin directories are made absolute
  * against the working directory cogd was started in. */
 #include "cogd.h"
@@ -130,7 +131,11 @@ static const char *unsafe_stat(const struct stat *st, int above, char *buf, size
              (unsigned)st->st_uid, (unsigned)geteuid());
     return buf;
   }
-  if ((m & (S_IWGRP | S_IWOTH)) && !(above && (m & S_ISVTX))) {
+  /* Above the plugin directory a group-writable directory is allowed (Debian's
+   * /usr/local is root:staff 2775 on many systems); one writable by others is
+   * not, unless sticky. */
+  mode_t bad = above ? S_IWOTH : (S_IWGRP | S_IWOTH);
+  if ((m & bad) && !(above && (m & S_ISVTX))) {
     snprintf(buf, len, "writable by %s (mode %04o)", !(m & S_IWOTH) ? "its group"
              : (m & S_IWGRP) ? "group and others" : "others", (unsigned)(m & 07777));
     return buf;

@@ -227,6 +227,11 @@ START_TEST(directories_above)
   cog_plugin_ref_t *p = cog_plugin_load(so, err, sizeof(err));
   ck_assert_msg(p != NULL, "refused under a sticky directory: %s", err);
   free_ref(p);
+  /* group-writable above the plugin directory is allowed (root:staff 2775) */
+  ck_assert_int_eq(chmod(tmp, 02775), 0);
+  p = cog_plugin_load(so, err, sizeof(err));
+  ck_assert_msg(p != NULL, "refused under a group-writable directory: %s", err);
+  free_ref(p);
   ck_assert_int_eq(chmod(tmp, 0700), 0);
 }
 END_TEST
