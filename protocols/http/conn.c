@@ -173,7 +173,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
   }
   if (c->state != HC_READING)
     return;
-  if (!c->s->tls && c->fd >= 0)
+  /* Plaintext with nothing else on its way out (an evhttp error reply
+   * still being written is left alone): a 408 ahead of the close. */
+  if (!c->s->tls && c->fd >= 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
     (void)!send(c->fd, timeout_reply, sizeof(timeout_reply) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
   evhttp_connection_free(c->evcon); /* on_close frees c */
 }

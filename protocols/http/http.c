@@ -415,7 +415,8 @@ static void serve_view(http_t *h, struct evhttp_request *req, hr_view_t which,
  * it, to follow the connection (conn.c).  Under --ssl a TLS one; the
  * handshake counts towards both --http-idle-timeout and the request
  * deadline.  NULL: evhttp makes a plain one itself, which is not followed
- * and gets no answer (on_request). */
+ * (on_request answers its requests 503 and closes it; under --ssl it is
+ * closed unanswered). */
 static struct bufferevent *make_bev(struct event_base *base, void *arg)
 {
   http_t *h = arg;

@@ -8,22 +8,32 @@
  * then names the fake host shows in its views (functions, a worker's
  * address and client id).
  *
+ * The same fields, as header values under names their first byte picks
+ * (Content-Length, Transfer-Encoding, in any case, or another), make the
+ * header block whose body framing hr_framing judges.
+ *
  * Checks: the path decodes as an independent percent-decoder says, and a
  * NUL byte is refused; an accepted job request has a valid priority,
  * background flag, unique length and a finite timeout within the limit; a
  * refused one gets a message; every JSON document parses (strict: UTF-8,
  * escapes) and every string round-trips; the Prometheus page is UTF-8 and
- * label values stay inside their quotes and on their line. */
+ * label values stay inside their quotes and on their line; a header block
+ * is refused exactly when its framing is ambiguous (more than one
+ * Content-Length, Content-Length with Transfer-Encoding, a
+ * Transfer-Encoding other than one "chunked"). */
 #define FZ_NAME "fuzz_http"
 #include "fuzz.h"
 #include "request.h"
 #include "views.h"
 
 #include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 
 #define MAXF 12
@@ -374,6 +384,34 @@ static void check_metrics(struct evbuffer *b, int nfunctions)
   FZ_CHECK(running == nfunctions);
 }
 
+/* ------------------------------------------------------------ framing */
+
+static void check_framing(void)
+{
+  static const char *const names[] = { "Content-Length", "transfer-encoding", "X-Other",
+                                       "content-length", "Transfer-Encoding" };
+  struct evkeyvalq q;
+  q.tqh_first = NULL;
+  q.tqh_last = &q.tqh_first;
+  int ncl = 0, nte = 0, chunked = 0;
+  for (int i = 1; i < nfields; i++) {
+    unsigned pick = (unsigned char)field[i][0] % 5;
+    const char *v = field[i][0] ? field[i] + 1 : field[i];
+    if (evhttp_add_header(&q, names[pick], v) != 0)
+      continue; /* CR or LF in the value: evhttp refuses it */
+    if (pick == 0 || pick == 3)
+      ncl++;
+    else if (pick == 1 || pick == 4) {
+      nte++;
+      chunked = !strcasecmp(v, "chunked");
+    }
+  }
+  int ambiguous = ncl > 1 || (ncl && nte) || nte > 1 || (nte == 1 && !chunked);
+  const char *bad = hr_framing(&q);
+  FZ_CHECK(ambiguous ? bad && *bad && bad[strlen(bad) - 1] == '\n' : bad == NULL);
+  evhttp_clear_headers(&q);
+}
+
 /* -------------------------------------------------------------- input */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -431,6 +469,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(path);
   }
 
+  check_framing();
   for (int i = 0; i < nfields; i++)
     check_json_str(field[i], field_len[i]);
   struct evbuffer *b = evbuffer_new();

@@ -137,7 +137,7 @@ sleep 1.5
 t0=$(date +%s.%N)
 assert_eq "a normal client is served beside 50 slow senders" ok "$(curl -s -m 10 "$U/healthz")"
 t1=$(date +%s.%N)
-assert_true "... promptly (under 2 s)" python3 -c "import sys; sys.exit(0 if $t1 - $t0 < 2 else 1)"
+assert_true "... promptly (under 3 s)" python3 -c "import sys; sys.exit(0 if $t1 - $t0 < 3 else 1)"
 wait "$slow"
 read -r ncut tmin tmax < "$TMPD/slow.out"
 log "slow senders cut: $ncut, after ${tmin}s to ${tmax}s"
@@ -147,12 +147,13 @@ assert_true "... not before the 3 s deadline (min ${tmin}s)" \
 assert_true "... and well before they stop on their own (max ${tmax}s)" \
   python3 -c "import sys; sys.exit(0 if $tmax < 9 else 1)"
 out=$(python3 - "$HP" <<'PY'
-import socket, sys, time
+import select, socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 try:
     for ch in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa":
         s.send(bytes([ch]))
-        time.sleep(0.2)
+        if select.select([s], [], [], 0.2)[0]:
+            break   # the answer is there: send no more (no reset over it)
 except OSError:
     pass
 s.settimeout(5)
@@ -182,7 +183,12 @@ while time.time() - t0 < 15:
         if not d or b"408" in d:
             break
     except socket.timeout:
-        s.send(b"x")
+        try:
+            s.send(b"x")
+        except OSError:
+            break
+    except OSError:
+        break
 print("%.1f" % (time.time() - t0))
 PY
 )

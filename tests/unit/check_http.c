@@ -4,7 +4,10 @@
  * (their files are in tests/fuzz/corpus/http/regress-*). */
 #include <check.h>
 #include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +142,39 @@ END_TEST
 
 /* ---------------------------------------------------------------- views */
 
+/* hr_framing of the headers given as "Name", "value" pairs, NULL-ended. */
+static const char *framing(const char *first, ...)
+{
+  struct evkeyvalq q;
+  q.tqh_first = NULL;
+  q.tqh_last = &q.tqh_first;
+  va_list ap;
+  va_start(ap, first);
+  for (const char *k = first; k; k = va_arg(ap, const char *))
+    ck_assert_int_eq(evhttp_add_header(&q, k, va_arg(ap, const char *)), 0);
+  va_end(ap);
+  const char *bad = hr_framing(&q);
+  evhttp_clear_headers(&q);
+  return bad;
+}
+
+START_TEST(body_framing)
+{
+  ck_assert_ptr_null(framing(NULL));
+  ck_assert_ptr_null(framing("Content-Length", "5", "Host", "x", NULL));
+  ck_assert_ptr_null(framing("Transfer-Encoding", "chunked", NULL));
+  ck_assert_ptr_null(framing("transfer-encoding", "Chunked", NULL));
+  ck_assert_ptr_nonnull(framing("Content-Length", "3", "Content-Length", "5", NULL));
+  ck_assert_ptr_nonnull(framing("Content-Length", "3", "content-length", "3", NULL));
+  ck_assert_ptr_nonnull(framing("Content-Length", "3", "Transfer-Encoding", "chunked", NULL));
+  ck_assert_ptr_nonnull(framing("Transfer-Encoding", "chunked", "Content-Length", "3", NULL));
+  ck_assert_ptr_nonnull(framing("Transfer-Encoding", "gzip", NULL));
+  ck_assert_ptr_nonnull(framing("Transfer-Encoding", "gzip, chunked", NULL));
+  ck_assert_ptr_nonnull(framing("Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked",
+                                NULL));
+}
+END_TEST
+
 START_TEST(json_escapes)
 {
   char *j = json("a\"b\\c\n\x01\x7f", 8);
@@ -215,6 +251,7 @@ static Suite *http_suite(void)
   tcase_add_test(tc, path_decodes);
   tcase_add_test(tc, route_views);
   tcase_add_test(tc, job_headers);
+  tcase_add_test(tc, body_framing);
   suite_add_tcase(s, tc);
   tc = tcase_create("views");
   tcase_add_test(tc, json_escapes);
