@@ -1,5 +1,6 @@
 /* cogctl: growable strings, aligned tables and the JSON writer. */
 #include "cogctl.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -236,39 +237,6 @@ ctl_table_free(ctl_table_t *t)
 }
 
 /* ------------------------------------------------------------- JSON */
-/* Length of the valid UTF-8 sequence at p (1..4), 0 if it is not one
- * (overlong forms, surrogates and code points above U+10FFFF are not). */
-static size_t
-ctl_utf8_len(const unsigned char *p)
-{
-  unsigned c = p[0];
-  size_t n;
-  unsigned cp;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-    cp = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
-
 /* Names on a Gearman server are bytes. Valid UTF-8 is kept as it is;
  * a byte that is not part of valid UTF-8 is written as \u00XX (its
  * Latin-1 reading), so the document is always valid JSON. */
@@ -294,7 +262,7 @@ ctl_json_quote(ctl_buf_t *b, const char *s)
       p++;
       continue;
     }
-    size_t n = ctl_utf8_len(p);
+    size_t n = cog_utf8_seq(p, strnlen((const char *)p, 4));
     if (n == 0) {
       ctl_buf_printf(b, "\\u%04x", c);
       p++;

@@ -1,40 +1,14 @@
 /* JSON and Prometheus renderings of the engine's state, see views.h. */
 #include "views.h"
 
+#include "utf8.h"
+
 #include <event2/buffer.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 static const char *const prio_names[COG_PRIO_COUNT] = { "high", "normal", "low" };
-
-/* Bytes of the well-formed UTF-8 sequence starting at p (at most n bytes
- * available), or 0: a stray byte, an overlong form, a surrogate, or a code
- * point past U+10FFFF. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-  static const unsigned char lo[] = { 0x80, 0xa0, 0x80, 0x80, 0x90, 0x80, 0x80 };
-  static const unsigned char hi[] = { 0xbf, 0xbf, 0x9f, 0xbf, 0xbf, 0xbf, 0x8f };
-  size_t len, k;
-  if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-    len = 2;
-    k = 0;
-  } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-    len = 3;
-    k = p[0] == 0xe0 ? 1 : p[0] == 0xed ? 2 : 3;
-  } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-    len = 4;
-    k = p[0] == 0xf0 ? 4 : p[0] == 0xf4 ? 6 : 5;
-  } else {
-    return 0;
-  }
-  if (n < len || p[1] < lo[k] || p[1] > hi[k])
-    return 0;
-  for (size_t i = 2; i < len; i++)
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-  return len;
-}
 
 /* Names are bytes, JSON is UTF-8: a byte that is not part of well-formed
  * UTF-8 is written as \u00XX, so the document stays valid whatever a
@@ -52,7 +26,7 @@ void hv_json_str(struct evbuffer *b, const char *s, size_t n)
       evbuffer_add_printf(b, "\\u%04x", c);
     } else if (c < 0x80) {
       evbuffer_add(b, &s[i], 1);
-    } else if ((k = utf8_seq(u + i, n - i)) != 0) {
+    } else if ((k = cog_utf8_seq(u + i, n - i)) != 0) {
       evbuffer_add(b, &s[i], k);
       i += k - 1;
     } else {
@@ -153,7 +127,7 @@ static void label(struct evbuffer *b, const char *s, size_t n)
       evbuffer_add(b, "\\n", 2);
     } else if (u[i] < 0x80) {
       evbuffer_add(b, &s[i], 1);
-    } else if ((k = utf8_seq(u + i, n - i)) != 0) {
+    } else if ((k = cog_utf8_seq(u + i, n - i)) != 0) {
       evbuffer_add(b, &s[i], k);
       i += k - 1;
     } else {
