@@ -30,6 +30,45 @@ struct bu {
   struct iovec *iov;
 };
 
+/* Why the ring is not there, in ERR: a refusal (a seccomp filter such as
+ * systemd's SystemCallFilter=, kernel.io_uring_disabled, a container
+ * runtime's profile) is named as such. */
+static void refused(char *err, size_t errlen, const char *call, int rc)
+{
+  if (rc == -EPERM || rc == -ENOSYS || rc == -EACCES)
+    snprintf(err, errlen, "%s refused: %s; a seccomp filter or kernel.io_uring_disabled?", call,
+             strerror(-rc));
+  else
+    snprintf(err, errlen, "%s: %s", call, strerror(-rc));
+}
+
+/* One IORING_OP_NOP submitted and reaped: 0, or -errno. */
+static int probe(bu_t *u)
+{
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+  if (sqe == NULL)
+    return -EBUSY;
+  io_uring_prep_nop(sqe);
+  io_uring_sqe_set_data64(sqe, 0);
+  int rc;
+  do
+    rc = io_uring_submit(&u->ring);
+  while (rc == -EINTR);
+  if (rc < 0)
+    return rc;
+  if (rc == 0)
+    return -EIO;
+  struct io_uring_cqe *cqe;
+  do
+    rc = io_uring_wait_cqe(&u->ring, &cqe);
+  while (rc == -EINTR);
+  if (rc < 0)
+    return rc;
+  rc = cqe->res;
+  io_uring_cqe_seen(&u->ring, cqe);
+  return rc < 0 ? rc : 0;
+}
+
 bu_t *bu_new(unsigned entries, char *err, size_t errlen)
 {
   bu_t *u = calloc(1, sizeof(*u));
@@ -55,10 +94,20 @@ bu_t *bu_new(unsigned entries, char *err, size_t errlen)
     rc = io_uring_queue_init_params(entries, &u->ring, &p);
   }
   if (rc < 0) {
-    snprintf(err, errlen, "io_uring_setup: %s", strerror(-rc));
+    refused(err, errlen, "io_uring_setup", rc);
     free(u->msg);
     free(u->iov);
     free(u);
+    return NULL;
+  }
+  /* A filter may allow the setup and refuse the submits (or the other
+   * way round): one no-op through io_uring_enter finds out now, so the
+   * refusal is one line at start-up rather than a failure on the first
+   * reply.  liburing 2.x calls nothing else (no io_uring_register). */
+  rc = probe(u);
+  if (rc < 0) {
+    refused(err, errlen, "io_uring_enter", rc);
+    bu_free(u);
     return NULL;
   }
   return u;

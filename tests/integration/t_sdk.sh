@@ -29,6 +29,14 @@ plugins=$(find "$ROOT" -name protocol_binary.so | head -n 1)
 for what in pc hdr COGD plugins; do
   if [ -n "${!what}" ]; then ok "installed: ${!what#"$ROOT"}"; else fail "installed: $what"; fi
 done
+# the man pages, with the paths of this build (not always /usr/local's)
+for m in man1/cogctl.1 man5/cogd.conf.5 man7/cogd-plugin.7 man8/cogd.8; do
+  f=$(find "$ROOT" -path "*/share/man/$m" | head -n 1)
+  assert_true "make install installs $m" test -n "$f"
+done
+f=$(find "$ROOT" -path '*/share/man/man8/cogd.8' | head -n 1)
+[ -z "$f" ] || assert_eq "the installed cogd.8 is the one with this build's paths" \
+  "" "$(cmp "$f" "$top_builddir/man/cogd.8" 2>&1)"
 [ -n "$pc" ] && [ -n "$hdr" ] && [ -n "$COGD" ] && [ -n "$plugins" ] || finish
 COGD_PLUGIN_DIR=$(dirname "$plugins")
 export COGD COGD_PLUGIN_DIR
