@@ -74,7 +74,7 @@ static const char ctl_help_main[] =
   "    cogctl top\n"
   "\n"
   "SEE ALSO\n"
-  "    gearadmin(1), cogd(8), docs/admin.md (the admin protocol)\n";
+  "    cogctl(1), gearadmin(1), cogd(8), docs/admin.md (the admin protocol)\n";
 
 static const char ctl_help_status[] =
   "NAME\n"

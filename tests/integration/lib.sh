@@ -364,6 +364,14 @@ port_open() {
 }
 
 # ---------------------------------------------------------------- server
+ring_fds() { # PID: how many io_uring instances the process holds
+  local n=0 f
+  for f in /proc/"$1"/fd/*; do
+    [ "$(readlink "$f" 2>/dev/null)" = "anon_inode:[io_uring]" ] && n=$((n + 1))
+  done
+  echo "$n"
+}
+
 server_alive() {
   [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null
 }

@@ -14,14 +14,6 @@
 [ "$SERVER" = cogd ] || skip "cogd only"
 need python3
 
-ring_fds() { # PID: how many io_uring instances the process holds
-  local n=0 f
-  for f in /proc/"$1"/fd/*; do
-    [ "$(readlink "$f" 2>/dev/null)" = "anon_inode:[io_uring]" ] && n=$((n + 1))
-  done
-  echo "$n"
-}
-
 server_start --max-output-buffer 1048576
 if grep -q "io_uring not used" "$SERVER_LOG"; then
   # built without liburing, or a kernel/sandbox without io_uring: cogd

@@ -111,14 +111,6 @@ sandbox() {
   chmod +x "$TMPD/$name"
 }
 
-ring_fds() {
-  local n=0 f
-  for f in /proc/"$1"/fd/*; do
-    [ "$(readlink "$f" 2>/dev/null)" = "anon_inode:[io_uring]" ] && n=$((n + 1))
-  done
-  echo "$n"
-}
-
 # serves WHAT: the server started last runs a job, and stops with status 0
 serves() {
   bg gearman -h 127.0.0.1 -p "$PORT" -w -f t_sandbox -c 1 -- tr a-z A-Z
