@@ -23,13 +23,12 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #ifdef HAVE_OPENSSL
-#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 #endif
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +41,7 @@
 #define BIN_RQ_BATCH 256        /* io_uring: reads in one call at most     */
 #define BIN_RQ_CHUNK (16 * 1024) /* io_uring: bytes one batched read takes  */
 #define BIN_MAX_LISTENERS 16
+#define BIN_MAX_LINE 65536      /* a text admin line, as the admin protocol */
 
 typedef struct bin bin_t;
 
@@ -69,6 +69,7 @@ typedef struct conn {
   uint8_t tls_up;            /* handshake done                          */
   uint8_t tls_err;           /* TLS failed: no close_notify             */
 #endif
+  struct bufferevent *line;  /* an admin line's reply on its way in     */
   cog_peer_t *peer;
   hold_t *holds, *holds_tail;
   uint64_t next_cookie;
@@ -134,6 +135,13 @@ static struct evbuffer *outbuf(conn_t *c)
   return t->buf ? t->buf : c->out; /* no memory: order is lost, data is not */
 }
 
+/* Nothing owed that is still to come: a draining connection may close
+ * once its output is written. */
+static int settled(const conn_t *c)
+{
+  return c->holds == NULL && c->line == NULL;
+}
+
 static void fq_unlink(conn_t *c)
 {
   if (!c->in_fq)
@@ -185,6 +193,8 @@ static void kill_conn(conn_t *c)
   if (c->relay)
     bufferevent_disable(c->relay, EV_READ | EV_WRITE);
 #endif
+  if (c->line)
+    bufferevent_disable(c->line, EV_READ | EV_WRITE);
   if (c->b->host->defer(conn_close_cb, c) != COG_OK) {
     /* cannot defer: nothing else to do but leak rather than crash */
     LOG(c->b, COG_LOG_ERROR, "cannot schedule closing connection %d", c->fd);
@@ -288,18 +298,32 @@ static void emit_rc(conn_t *c, int rc, const char *what)
   }
 }
 
+/* Stop or restart reading the socket. */
+static void reading(conn_t *c, int on)
+{
+  if (c->rev) {
+    if (on)
+      event_add(c->rev, NULL);
+    else
+      event_del(c->rev);
+  }
+#ifdef HAVE_OPENSSL
+  if (c->bev) {
+    if (on)
+      bufferevent_enable(c->bev, EV_READ);
+    else
+      bufferevent_disable(c->bev, EV_READ);
+  }
+#endif
+}
+
 /* A fatal framing error: answer, stop reading, close once written. */
 static void fatal(conn_t *c, const char *code, const char *text)
 {
   LOG(c->b, COG_LOG_INFO, "connection %d from %s: %s: %s; closing", c->fd, c->addr, code, text);
   emit_error(c, code, text);
   c->draining = 1;
-  if (c->rev)
-    event_del(c->rev);
-#ifdef HAVE_OPENSSL
-  if (c->bev)
-    bufferevent_disable(c->bev, EV_READ);
-#endif
+  reading(c, 0);
   schedule_flush(c);
 }
 
@@ -329,7 +353,7 @@ static int over_limit(conn_t *c, size_t left)
  * counts against --max-output-buffer. */
 static void writer_flush(conn_t *c)
 {
-  int last = c->draining && c->holds == NULL;
+  int last = c->draining && settled(c);
   if (c->wc == NULL && evbuffer_get_length(c->out) > 0) {
     c->wc = bw_conn_new(c->b->writers, c->fd, c);
     if (c->wc == NULL) {
@@ -353,7 +377,7 @@ static void after_write(conn_t *c)
   if (over_limit(c, left))
     return;
   arm_write(c, left > 0);
-  if (left == 0 && c->draining && c->holds == NULL)
+  if (left == 0 && c->draining && settled(c))
     kill_conn(c);
 }
 
@@ -915,9 +939,103 @@ static void handoff_admin(conn_t *c)
   schedule_flush(c);
 }
 
+static void process(conn_t *c);
+
+/* The admin protocol answered a text line and closed its end: the reply
+ * takes the line's place in the output, and reading goes on. */
+static void line_done_cb(struct bufferevent *r, short what, void *arg)
+{
+  (void)what;
+  conn_t *c = arg;
+  if (!c->dead)
+    evbuffer_add_buffer(outbuf(c), bufferevent_get_input(r));
+  bufferevent_free(r);
+  c->line = NULL;
+  if (c->dead)
+    return;
+  if (!c->draining) {
+    reading(c, 1);
+    process(c);
+  }
+  schedule_flush(c);
+}
+
+/* Give one line to the admin protocol on a socketpair of its own: it
+ * answers and closes its end at our EOF.  COG_ENOTFOUND: no admin
+ * protocol. */
+static int line_relay(conn_t *c, const void *line, size_t len)
+{
+  evutil_socket_t sv[2];
+  if (evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+    LOG(c->b, COG_LOG_ERROR, "connection %d from %s: socketpair for an admin line: %s", c->fd,
+        c->addr, strerror(errno));
+    return COG_ERROR;
+  }
+  evutil_make_socket_nonblocking(sv[0]);
+  evutil_make_socket_nonblocking(sv[1]);
+  evutil_make_socket_closeonexec(sv[0]);
+  evutil_make_socket_closeonexec(sv[1]);
+  struct bufferevent *r =
+      bufferevent_socket_new(c->b->host->event_base(), sv[0], BEV_OPT_CLOSE_ON_FREE);
+  if (r == NULL) {
+    evutil_closesocket(sv[0]);
+    evutil_closesocket(sv[1]);
+    return COG_ENOMEM;
+  }
+  shutdown(sv[0], SHUT_WR); /* the line is all the admin side gets */
+  int rc = c->b->host->admin_handoff(sv[1], c->addr, line, len);
+  if (rc != COG_OK) {
+    evutil_closesocket(sv[1]);
+    bufferevent_free(r);
+    return rc;
+  }
+  bufferevent_setcb(r, NULL, NULL, line_done_cb, c);
+  if (bufferevent_enable(r, EV_READ) != 0) {
+    bufferevent_free(r);
+    return COG_ERROR;
+  }
+  c->line = r;
+  return COG_OK;
+}
+
+/* A text admin line between binary packets (a packet whose first byte is
+ * not NUL, as gearmand decides per packet).  One at a time: reading and
+ * processing wait for its reply.  1: go on with the next packet. */
+static int text_line(conn_t *c)
+{
+  static const char none[] = "ERR UNKNOWN_COMMAND The+text+admin+protocol+is+not+available\r\n";
+  struct evbuffer_ptr nl = evbuffer_search(c->in, "\n", 1, NULL);
+  if (nl.pos < 0 || nl.pos >= BIN_MAX_LINE) {
+    if (nl.pos < 0 && evbuffer_get_length(c->in) <= BIN_MAX_LINE)
+      return 0; /* the rest of the line is still to come */
+    LOG(c->b, COG_LOG_INFO, "connection %d from %s: text line over %d bytes; closing", c->fd,
+        c->addr, BIN_MAX_LINE);
+    evbuffer_add_printf(outbuf(c), "ERR LINE_TOO_LONG Admin+lines+are+limited+to+%d+bytes\r\n",
+                        BIN_MAX_LINE);
+    c->draining = 1;
+    reading(c, 0);
+    schedule_flush(c);
+    return 0;
+  }
+  size_t len = (size_t)nl.pos + 1;
+  int rc = line_relay(c, evbuffer_pullup(c->in, (ev_ssize_t)len), len);
+  evbuffer_drain(c->in, len);
+  if (rc == COG_OK) {
+    reading(c, 0);
+    return 0;
+  }
+  if (rc != COG_ENOTFOUND) {
+    kill_conn(c);
+    return 0;
+  }
+  evbuffer_add(outbuf(c), none, sizeof(none) - 1);
+  schedule_flush(c);
+  return 1;
+}
+
 static void process(conn_t *c)
 {
-  while (!c->dead && !c->draining) {
+  while (!c->dead && !c->draining && c->line == NULL) {
     size_t avail = evbuffer_get_length(c->in);
     if (avail == 0)
       return;
@@ -936,6 +1054,11 @@ static void process(conn_t *c)
     }
     size_t hl = avail < BP_HEADER ? avail : BP_HEADER;
     unsigned char *hdr = evbuffer_pullup(c->in, (ev_ssize_t)hl);
+    if (hdr[0] != 0) {
+      if (!text_line(c))
+        return;
+      continue;
+    }
     uint32_t type = 0, size = 0;
     switch (bp_header(hdr, hl, c->b->max_packet, &type, &size)) {
     case BP_NEED_MORE:
@@ -1184,6 +1307,8 @@ static void conn_free(conn_t *c)
     c->wc = NULL;
     c->fd = -1;
   }
+  if (c->line)
+    bufferevent_free(c->line); /* the admin side sees EOF */
   if (c->fd >= 0)
     close(c->fd);
   if (c->prev)
@@ -1236,7 +1361,7 @@ static void tls_check_output(conn_t *c)
   size_t left = evbuffer_get_length(c->out);
   if (over_limit(c, left))
     return;
-  if (left == 0 && c->draining && c->holds == NULL)
+  if (left == 0 && c->draining && settled(c))
     kill_conn(c);
 }
 

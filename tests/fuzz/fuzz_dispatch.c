@@ -25,7 +25,8 @@
  * --max-jobs holds (replayed jobs aside); every job is in a
  * known state; a grabbed job's handle finds it; a fake endpoint's delayed
  * answers come in submission order, never from inside submit(); what a
- * binary connection writes is well-formed response packets.  Leaks count:
+ * binary connection writes is well-formed response packets (and ERR lines
+ * answering text lines between them: no admin protocol here).  Leaks count:
  * everything is torn down per input. */
 #include "binary.c"
 #include "engine.h"
@@ -383,6 +384,15 @@ static void parse_output(slot_t *s)
   }
   while (s->acc_len - off >= BP_HEADER) {
     const unsigned char *h = s->acc + off;
+    if (h[0] != 0) { /* a text line's reply between packets: one ERR line */
+      const unsigned char *nl = memchr(h, '\n', s->acc_len - off);
+      if (nl == NULL)
+        break;
+      FZ_CHECK(memcmp(h, "ERR ", 4) == 0 && nl > h && nl[-1] == '\r');
+      TRACE("  slot %d: <- %.*s", (int)(s - slots), (int)(nl - h + 1), (const char *)h);
+      off += (size_t)(nl - h) + 1;
+      continue;
+    }
     FZ_CHECK(memcmp(h, "\0RES", 4) == 0);
     uint32_t type = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
     uint32_t len = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
