@@ -209,6 +209,8 @@ static int tls_start(conn_t *c)
 
 static void tls_reading(conn_t *c, int on)
 {
+  if (c->bev == NULL)
+    return;
   if (on)
     bufferevent_enable(c->bev, EV_READ);
   else
