@@ -7,6 +7,7 @@
  * in --admin-allow. */
 #include "acl.h"
 #include "commands.h"
+#include "listeners.h"
 
 #include <cogd/plugin.h>
 
@@ -306,21 +307,8 @@ static int adm_bind(void *state)
   if (COG_OPS_HAS(a->host, cog_host_t, tls_context) && a->host->tls_context(a->self))
     LOG(a, COG_LOG_NOTICE, "--admin-listen %s stays plaintext under --ssl: keep it on loopback",
         specs);
-  char *copy = strdup(specs), *save = NULL;
-  if (copy == NULL)
-    return COG_ENOMEM;
-  int rc = COG_OK;
-  for (char *s = strtok_r(copy, ",", &save); s && rc == COG_OK; s = strtok_r(NULL, ",", &save)) {
-    if (a->nlisteners == ADM_MAX_LISTENERS) {
-      rc = COG_EINVAL;
-      break;
-    }
-    rc = a->host->listen(a->self, s, on_accept, a, &a->listeners[a->nlisteners]);
-    if (rc == COG_OK)
-      a->nlisteners++;
-  }
-  free(copy);
-  return rc;
+  return cog_listeners_bind(a->host, a->self, specs, NULL, "--admin-listen", on_accept, a,
+                            a->listeners, ADM_MAX_LISTENERS, &a->nlisteners);
 }
 
 static int adm_start(void *state)

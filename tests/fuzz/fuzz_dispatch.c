@@ -8,9 +8,10 @@
  * operation completes them) with jobs to replay.  Then each operation acts
  * on one of six slots, each empty, a fake engine endpoint (the way another
  * protocol plugin calls the engine API) or a real binary-protocol
- * connection: protocols/binary/binary.c is compiled into this file and its
- * connections read packets from a socketpair whose other end the harness
- * writes and reads.  Operations: open, close (EOF or reset), a well-formed
+ * connection: the binary plugin's files (dispatch.c, its connection layer
+ * and the plugin itself, through its entry point) are linked with this
+ * file, and its connections read packets from a socketpair whose other
+ * end the harness writes and reads.  Operations: open, close (EOF or reset), a well-formed
  * packet, raw bytes, every engine call (submit, CAN_DO, CANT_DO, reset,
  * grab, PRE_SLEEP, work events, status, client id, cancel, functions,
  * maxqueue), the end of a loop turn, timers firing (CAN_DO_TIMEOUT, epoch
@@ -25,16 +26,21 @@
  * --max-jobs holds (replayed jobs aside); every job is in a
  * known state; a grabbed job's handle finds it; a fake endpoint's delayed
  * answers come in submission order, never from inside submit(); what a
- * binary connection writes is well-formed response packets.  Leaks count:
+ * binary connection writes is well-formed response packets (and ERR lines
+ * answering text lines between them: no admin protocol here).  Leaks count:
  * everything is torn down per input. */
-#include "binary.c"
+#include "bin.h"
 #include "engine.h"
 #define FZ_NAME "fuzz_dispatch"
 #include "fuzz.h"
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 /* FUZZ_TRACE=1 in the environment: each operation on stderr (to read a
@@ -359,8 +365,10 @@ static void fire_timers(void)
 
 static int conn_alive(const conn_t *c)
 {
-  for (conn_t *x = B ? B->conns : NULL; x; x = x->next)
-    if (x == c)
+  if (B == NULL)
+    return 0;
+  for (const cog_ilink_t *l = B->conns.next; l != &B->conns; l = l->next)
+    if (cog_ilist_entry(l, const conn_t, link) == c)
       return 1;
   return 0;
 }
@@ -383,6 +391,15 @@ static void parse_output(slot_t *s)
   }
   while (s->acc_len - off >= BP_HEADER) {
     const unsigned char *h = s->acc + off;
+    if (h[0] != 0) { /* a text line's reply between packets: one ERR line */
+      const unsigned char *nl = memchr(h, '\n', s->acc_len - off);
+      if (nl == NULL)
+        break;
+      FZ_CHECK(memcmp(h, "ERR ", 4) == 0 && nl > h && nl[-1] == '\r');
+      TRACE("  slot %d: <- %.*s", (int)(s - slots), (int)(nl - h + 1), (const char *)h);
+      off += (size_t)(nl - h) + 1;
+      continue;
+    }
     FZ_CHECK(memcmp(h, "\0RES", 4) == 0);
     uint32_t type = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
     uint32_t len = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
@@ -460,7 +477,7 @@ static void feed(slot_t *s, const void *p, size_t n)
     return; /* the socket buffer is full: the connection stopped reading */
   /* What the loop would do: the connection reads while it is watched. */
   if (event_pending(s->c->rev, EV_READ, NULL))
-    on_readable(s->c->fd, EV_READ, s->c);
+    bin_on_readable(s->c->fd, EV_READ, s->c);
 }
 
 static void put32(unsigned char *p, uint32_t v)
@@ -512,14 +529,16 @@ static void open_bin(slot_t *s)
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
     return;
-  on_accept(B, sv[0], "127.0.0.1");
-  if (B->conns == NULL || B->conns->fd != sv[0]) {
+  bin_accept(B, sv[0], "127.0.0.1");
+  cog_ilink_t *first = cog_ilist_first(&B->conns);
+  conn_t *c = first ? cog_ilist_entry(first, conn_t, link) : NULL;
+  if (c == NULL || c->fd != sv[0]) {
     close(sv[1]); /* the plugin refused it (and closed its end) */
     return;
   }
   memset(s, 0, sizeof(*s));
   s->kind = S_BIN;
-  s->c = B->conns;
+  s->c = c;
   s->sock = sv[1];
   TRACE("  slot %d: binary connection\n", (int)(s - slots));
 }
@@ -537,7 +556,7 @@ static void close_slot(slot_t *s, int reset)
       shutdown(s->sock, SHUT_WR); /* EOF after what was sent */
     }
     if (conn_alive(s->c) && event_pending(s->c->rev, EV_READ, NULL))
-      on_readable(s->c->fd, EV_READ, s->c);
+      bin_on_readable(s->c->fd, EV_READ, s->c);
   }
 }
 
@@ -669,6 +688,9 @@ static void v_peer(void *arg, const cog_peer_view_t *p)
 static cog_plugin_ref_t bin_ref;
 static char bin_name[] = "binary";
 static cog_opts_t *opts;
+/* The plugin, through its entry point, as the loader sees it. */
+const cog_plugin_t *protocol_binary_LTX_cog_plugin_entry(void);
+static const cog_plugin_t *plugin;
 
 static slot_t *pick_slot(int kind)
 {
@@ -927,7 +949,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     signal(SIGPIPE, SIG_IGN); /* as cogd: a vanished client is an EPIPE */
     cog_log_open("none");
     opts = cog_opts_new();
-    FZ_CHECK(opts && cog_opts_add_table(opts, "binary", options) == COG_OK);
+    plugin = protocol_binary_LTX_cog_plugin_entry();
+    FZ_CHECK(opts && cog_opts_add_table(opts, "binary", plugin->options) == COG_OK);
     cog_options = opts;
     bin_ref.name = bin_name;
   }
@@ -957,7 +980,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(cog_engine_replay() == COG_OK);
   }
   void *state = NULL;
-  FZ_CHECK(bin_init(&cog_host, &bin_ref, &state) == COG_OK);
+  FZ_CHECK(plugin->init(&cog_host, &bin_ref, &state) == COG_OK);
   TRACE("-- -j %u -w %u queue %d mode %d refuse %d replayed %d max-packet %s max-connections "
         "%s max-jobs %llu max-job-bytes %llu\n", cfg.job_retries, cfg.worker_wakeup, queue, qmode,
         q_refuse, nreplay, v, mc, (unsigned long long)cfg.max_jobs,
@@ -975,7 +998,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
    * one last commit and the drain of commits in flight, then the engine. */
   cog_defer_run();
   drain_output();
-  bin_fini(B);
+  plugin->fini(B);
   B = NULL;
   cog_defer_discard_plugins();
   for (int i = 0; i < NSLOTS; i++) {

@@ -1,6 +1,6 @@
 /* libFuzzer harness: the binary packet decoder (protocols/binary/packet.c).
  *
- * The input is a byte stream read the way binary.c's process() reads a
+ * The input is a byte stream read the way input.c's process() reads a
  * connection: header, then the whole packet, then its fields, packet after
  * packet until the stream ends or a framing error would close the
  * connection.  The first byte picks the largest packet size allowed.
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (size < 1)
     return 0;
-  /* 64 bytes (binary.c's smallest --max-packet-size) up to 4 GiB - 1. */
+  /* 64 bytes (the smallest --max-packet-size) up to 4 GiB - 1. */
   uint32_t max = data[0] >= 26 ? 0xffffffffu : (uint32_t)64 << data[0] % 26;
   data++;
   size--;

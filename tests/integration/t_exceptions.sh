@@ -58,8 +58,15 @@ check("worker got the job", h, j and j[0])
 w.send(WORK_EXCEPTION, h, b"it \x00 broke")
 r = run("exception to c", c.expect, WORK_EXCEPTION, WORK_FAIL)
 check("client with exceptions: WORK_EXCEPTION handle + text (binary)", (WORK_EXCEPTION, [h, b"it \x00 broke"]), r)
-r = run("exception to d", d.expect, WORK_EXCEPTION, WORK_FAIL)
-check("client without exceptions: WORK_FAIL handle", (WORK_FAIL, [h]), r)
+r = run("exception to d", d.recv)
+check("client without exceptions: WORK_FAIL handle", (RES, WORK_FAIL), r and r[:2])
+if IS_COGD:
+    # gearmand sends "HANDLE\0" (an empty second field), which libgearman 1.1
+    # does not match to its job (the client hangs, see above): cogd sends
+    # the handle alone, the WORK_FAIL body every client knows
+    check("cogd: its body is the handle alone, no trailing NUL", h, r and r[2])
+else:
+    print("# gearmand: WORK_FAIL body %r" % (r and r[2],))
 check("job over after the exception", [h, b"0", b"0", b"0", b"0"], status(h))
 w.send(WORK_COMPLETE, h, "late")
 r = run("late complete", w.expect, ERROR)

@@ -2,7 +2,8 @@
 # Protocol semantics over raw sockets: PRE_SLEEP/NOOP wake-ups, GRAB_JOB_UNIQ
 # and GRAB_JOB_ALL, SUBMIT_REDUCE_JOB, SUBMIT_JOB_EPOCH, SET_CLIENT_ID,
 # WORK_DATA/WORK_WARNING relaying, job ownership, a foreground job whose
-# client left, job handles (cogd: never repeated across restarts).
+# client left, job handles (cogd: never repeated across restarts), text
+# admin lines between binary packets, CAN_DO while asleep.
 . "$(dirname "$0")/lib.sh"
 need python3
 
@@ -184,6 +185,117 @@ check("20 submissions, 20 distinct handles", 20, len(set(hs)))
 check_true("handles are at most 64 bytes, printable, no NUL",
            all(0 < len(x) <= 64 and b"\0" not in x and x.isascii() for x in hs), repr(hs[:3]))
 open(__import__("os").environ["TMPD"] + "/handles", "w").write("\n".join(x.decode() for x in hs))
+done()
+EOF2
+
+# A text admin line between binary packets on one connection: gearmand
+# decides per packet by its first byte (NUL: binary).  The Python gearman3
+# admin client pings with ECHO_REQ, then sends "version\n" on that socket.
+py_check "admin lines between packets" <<'EOF2'
+import socket
+from gearproto import *
+
+def echo(c, data):
+    t, a = c.recv_args(timeout=5)
+    return (name(t), a) == ("ECHO_RES", [data])
+
+bystander = Conn()
+check_true("bystander answers", bystander.echo_ok(b"before"))
+
+c = Conn()
+check_true("gearman3: the ECHO_REQ ping answered", c.echo_ok(b"ping"))
+c.raw(b"version\n")
+v = run("version", c.line, timeout=5)
+check_true("gearman3: then 'version' on the same socket gets OK <version>",
+           v is not None and v.startswith(b"OK ") and v.endswith(b"\n"), repr(v))
+check_true("... and binary packets go on after it", c.echo_ok(b"after"))
+
+# interleaved and pipelined in one write, a bad line among them
+c.raw(pack(ECHO_REQ, "a") + b"version\n" + pack(ECHO_REQ, "b") + b"bogus\n" +
+      pack(ECHO_REQ, "c") + b"version\r\n" + pack(ECHO_REQ, "d"))
+got = []
+try:
+    got.append(echo(c, b"a"))
+    got.append(c.line(timeout=5)[:3])
+    got.append(echo(c, b"b"))
+    got.append(c.line(timeout=5))
+    got.append(echo(c, b"c"))
+    got.append(c.line(timeout=5)[:3])
+    got.append(echo(c, b"d"))
+except (Timeout, Closed, AssertionError) as e:
+    got.append(repr(e))
+check("interleaved: each reply in the place of its request",
+      [True, b"OK ", True, b"ERR UNKNOWN_COMMAND Unknown+server+commandbogus\r\n", True, b"OK ", True],
+      got)
+
+# a worker's own connection: `workers` lists it, with its function
+w = worker("pr_text")
+w.raw(b"workers\n")
+lines = []
+try:
+    while True:
+        l = w.line(timeout=5)
+        if l == b".\n":
+            break
+        lines.append(l)
+except (Timeout, Closed) as e:
+    lines.append(repr(e))
+check_true("a multi-line reply (workers) comes whole, and lists the worker itself",
+           any(l.rstrip().endswith(b": pr_text") for l in lines), repr(lines))
+check_true("... and the connection goes on", w.echo_ok())
+
+if IS_COGD:
+    # cogd: the line and EOF at once: the reply still comes, then the close
+    # (gearmand closes at the EOF without answering)
+    e = Conn()
+    e.raw(pack(ECHO_REQ, "x") + b"version\n")
+    e.sock.shutdown(socket.SHUT_WR)
+    r = []
+    try:
+        r.append(echo(e, b"x"))
+        r.append(e.line(timeout=5)[:3])
+    except (Timeout, Closed, AssertionError) as ex:
+        r.append(repr(ex))
+    check("cogd: a line followed by EOF is answered", [True, b"OK "], r)
+    check_true("... then the connection is closed", e.wait_closed())
+    # cogd bounds a text line as the admin protocol does: 64 KiB
+    l = Conn()
+    check_true("long line: binary first", l.echo_ok())
+    l.raw(b"v" * 70000)
+    r = run("long line", l.line, timeout=5)
+    check("cogd: a text line over 64 KiB: ERR LINE_TOO_LONG",
+          b"ERR LINE_TOO_LONG Admin+lines+are+limited+to+65536+bytes\r\n", r)
+    check_true("... then the connection is closed", l.wait_closed())
+check_true("bystander still answers", bystander.echo_ok(b"after"))
+done()
+EOF2
+
+# cogd: a sleeping worker that registers a function with queued jobs gets a
+# NOOP at once (gearmand sends nothing, and the job waits: compatibility.md)
+py_check "CAN_DO while asleep" <<'EOF2'
+from gearproto import *
+c = Conn()
+h = c.submit("pr_cando_q", b"queued")
+w = worker("pr_cando_other")
+w.send(PRE_SLEEP)
+try:
+    r = w.recv_args(timeout=0.5)
+except Timeout:
+    r = None
+check("asleep: no NOOP for a function it does not have", None, r)
+w.send(CAN_DO, "pr_cando_q")
+try:
+    r = w.recv_args(timeout=2)
+except Timeout:
+    r = None
+if IS_COGD:
+    check("cogd: CAN_DO for a function with a queued job wakes the sleeper: NOOP", (NOOP, []), r)
+else:
+    print("# gearmand after CAN_DO while asleep: %r" % (r,))
+a = w.grab(timeout=5)
+check("the worker grabs the job", h, a and a[0])
+w.send(WORK_COMPLETE, h, "")
+run("result", c.expect, WORK_COMPLETE)
 done()
 EOF2
 

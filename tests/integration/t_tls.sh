@@ -121,6 +121,16 @@ check_true("admin status over TLS on the main port", any(l.startswith(b"t_rev\t"
 adm.raw(b"version\n")
 check_true("admin version over TLS", adm.line().startswith(b"OK "))
 
+# the gearman3 sequence over TLS: a binary ECHO_REQ, then a text line
+g = Conn()
+check_true("binary ECHO first", g.echo_ok(b"ping"))
+g.raw(b"version\n" + pack(ECHO_REQ, b"next"))
+v = run("version after binary", g.line)
+check_true("a text line between binary packets over TLS gets OK <version>",
+           v is not None and v.startswith(b"OK "), repr(v))
+check("... and the next packet is answered after it", (ECHO_RES, [b"next"]),
+      run("echo after the line", g.recv_args))
+
 # a plaintext Gearman client on the TLS port: never answered, closed
 import socket
 def drain(s):
