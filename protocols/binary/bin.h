@@ -15,7 +15,7 @@
 #ifndef COG_BIN_H
 #define COG_BIN_H
 
-#include "ilist.h"
+#include "list.h"
 #include "packet.h"
 #include "uring.h"
 #include "writer.h"
@@ -89,9 +89,9 @@ struct conn {
   struct event *rev, *wev;   /* plaintext                               */
   struct evbuffer *in;
   bw_conn_t *wc;             /* --io-threads: its writer side, once it wrote */
-  cog_ilink_t fq;            /* io_uring: in the turn's flush list       */
-  cog_ilink_t rq;            /* io_uring: in the turn's read list        */
-  cog_ilink_t link;          /* in b->conns                              */
+  cog_link_t fq;            /* io_uring: in the turn's flush list       */
+  cog_link_t rq;            /* io_uring: in the turn's read list        */
+  cog_link_t link;          /* in b->conns                              */
   struct bufferevent *bev;   /* TLS: owns fd, the SSL, and in/out       */
   struct bufferevent *relay; /* TLS admin: our end of the socketpair    */
   cog_timer_t *hs_timer;     /* TLS handshake deadline                  */
@@ -114,20 +114,20 @@ struct bin {
   uint32_t max_packet;
   size_t max_output;
   int exceptions_default;
-  cog_ilink_t conns;
+  cog_link_t conns;
   long nconns, max_conns;
   int tls;                 /* --ssl: every connection is TLS           */
   uint64_t hs_ms;          /* --ssl-handshake-timeout                  */
   bw_pool_t *writers;      /* --io-threads, NULL: the loop writes      */
   bu_t *uring;             /* io_uring batched sends, NULL: writev     */
-  cog_ilink_t fq;          /* connections to flush in this turn's batch */
+  cog_link_t fq;          /* connections to flush in this turn's batch */
   int fq_scheduled;        /* flush_all_cb deferred                   */
   size_t fq_cap;           /* the batch arrays below hold this many    */
   conn_t **fq_conn;
   int *fq_fd;
   struct evbuffer **fq_out;
   ssize_t *fq_res;
-  cog_ilink_t rq;          /* readable connections, read at turn's end */
+  cog_link_t rq;          /* readable connections, read at turn's end */
   int rq_scheduled;        /* read_all_cb deferred                    */
   char *rq_buf;            /* BIN_RQ_BATCH * BIN_RQ_CHUNK bytes        */
   int stopping;            /* in fini                                  */

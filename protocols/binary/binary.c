@@ -42,9 +42,9 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
     return COG_ENOMEM;
   b->host = host;
   b->self = self;
-  cog_ilist_init(&b->conns);
-  cog_ilist_init(&b->fq);
-  cog_ilist_init(&b->rq);
+  cog_list_init(&b->conns);
+  cog_list_init(&b->fq);
+  cog_list_init(&b->rq);
   long long mp = opt_ll(b, "max-packet-size", 67108864);
   long long mo = opt_ll(b, "max-output-buffer", 268435456);
   if (mp < 64 || mp > 0xffffffffLL || mo < 4096) {

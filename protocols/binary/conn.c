@@ -41,7 +41,7 @@ void bin_schedule_flush(conn_t *c)
     return;
   if (b->uring && (b->fq_scheduled || b->host->defer(flush_all_cb, b) == COG_OK)) {
     b->fq_scheduled = 1;
-    cog_ilist_push(&b->fq, &c->fq);
+    cog_list_push_head(&b->fq, &c->fq);
     c->flush_scheduled = 1;
     return;
   }
@@ -162,7 +162,7 @@ static void flush_all_cb(void *arg)
 {
   bin_t *b = arg;
   b->fq_scheduled = 0;
-  size_t n = cog_ilist_count(&b->fq);
+  size_t n = cog_list_count(&b->fq);
   if (n > b->fq_cap) {
     size_t cap = n < 64 ? 64 : n * 2;
     conn_t **cc = realloc(b->fq_conn, cap * sizeof(*cc));
@@ -181,10 +181,10 @@ static void flush_all_cb(void *arg)
     }
   }
   int m = 0;
-  cog_ilink_t *l;
-  while ((l = cog_ilist_first(&b->fq)) != NULL) {
-    conn_t *c = cog_ilist_entry(l, conn_t, fq);
-    cog_ilist_del(l);
+  cog_link_t *l;
+  while ((l = cog_list_first(&b->fq)) != NULL) {
+    conn_t *c = cog_container_of(l, conn_t, fq);
+    cog_list_remove(l);
     c->flush_scheduled = 0;
     if (c->dead)
       continue;
@@ -390,8 +390,8 @@ void bin_writer_note(void *owner, int kind, int err)
 void bin_conn_free(conn_t *c)
 {
   bin_t *b = c->s.b;
-  cog_ilist_del(&c->fq);
-  cog_ilist_del(&c->rq);
+  cog_list_remove(&c->fq);
+  cog_list_remove(&c->rq);
   if (c->s.peer)
     b->host->peer_close(c->s.peer);
   c->s.peer = NULL;
@@ -407,7 +407,7 @@ void bin_conn_free(conn_t *c)
     bufferevent_free(c->line); /* the admin side sees EOF */
   if (c->fd >= 0)
     close(c->fd);
-  cog_ilist_del(&c->link);
+  cog_list_remove(&c->link);
   b->nconns--;
   if (!later)
     free(c);
@@ -422,16 +422,16 @@ static void conn_close_cb(void *arg)
  * best effort). */
 void bin_conn_list_free(bin_t *b)
 {
-  cog_ilink_t *l, *save;
-  cog_ilist_foreach_safe(l, save, &b->conns) {
-    conn_t *c = cog_ilist_entry(l, conn_t, link);
+  cog_link_t *l, *save;
+  cog_list_foreach_safe(l, save, &b->conns) {
+    conn_t *c = cog_container_of(l, conn_t, link);
     if (!c->dead && c->rev)
       bin_flush(c);
   }
   if (b->writers)
     bw_pool_stop(b->writers); /* they write once more, then exit */
-  while ((l = cog_ilist_first(&b->conns)) != NULL)
-    bin_conn_free(cog_ilist_entry(l, conn_t, link));
+  while ((l = cog_list_first(&b->conns)) != NULL)
+    bin_conn_free(cog_container_of(l, conn_t, link));
 }
 
 /* Over --max-connections: one ERROR packet, best effort, then close, so a
@@ -473,10 +473,10 @@ void bin_accept(void *arg, int fd, const char *address)
   c->fd = fd;
   c->s.exceptions = (uint8_t)b->exceptions_default;
   c->t = b->tls ? &bin_tls : &bin_plain;
-  cog_ilist_init(&c->fq);
-  cog_ilist_init(&c->rq);
+  cog_list_init(&c->fq);
+  cog_list_init(&c->rq);
   snprintf(c->addr, sizeof(c->addr), "%s", address);
-  cog_ilist_push(&b->conns, &c->link);
+  cog_list_push_head(&b->conns, &c->link);
   b->nconns++;
   if (c->t->start(c) != COG_OK)
     bin_conn_free(c);

@@ -233,7 +233,7 @@ void bin_on_readable(evutil_socket_t fd, short what, void *arg)
   /* a classified plaintext connection is read at the end of the turn,
    * with every other one found readable, in one io_uring call */
   if (b->uring && c->classified) {
-    if (cog_ilist_linked(&c->rq))
+    if (cog_linked(&c->rq))
       return;
     /* calloc, not malloc: the kernel fills it behind valgrind's back (an
      * io_uring recv is no system call valgrind sees write memory), so it
@@ -242,7 +242,7 @@ void bin_on_readable(evutil_socket_t fd, short what, void *arg)
       b->rq_buf = calloc(BIN_RQ_BATCH, BIN_RQ_CHUNK);
     if (b->rq_buf && (b->rq_scheduled || b->host->defer(read_all_cb, b) == COG_OK)) {
       b->rq_scheduled = 1;
-      cog_ilist_push(&b->rq, &c->rq);
+      cog_list_push_head(&b->rq, &c->rq);
       return;
     }
   }
@@ -283,12 +283,12 @@ static void read_all_cb(void *arg)
   conn_t *cs[BIN_RQ_BATCH];
   int fds[BIN_RQ_BATCH];
   ssize_t res[BIN_RQ_BATCH];
-  cog_ilink_t *l;
-  while (!cog_ilist_empty(&b->rq)) {
+  cog_link_t *l;
+  while (!cog_list_empty(&b->rq)) {
     int m = 0;
-    while ((l = cog_ilist_first(&b->rq)) != NULL && m < BIN_RQ_BATCH) {
-      conn_t *c = cog_ilist_entry(l, conn_t, rq);
-      cog_ilist_del(l);
+    while ((l = cog_list_first(&b->rq)) != NULL && m < BIN_RQ_BATCH) {
+      conn_t *c = cog_container_of(l, conn_t, rq);
+      cog_list_remove(l);
       if (c->dead || c->draining)
         continue;
       cs[m] = c;

@@ -18,7 +18,7 @@
  * connection evhttp dropped while setting it up is noticed, not touched
  * after free (its socket closes when that reference goes). */
 #include "conn.h"
-#include "ilist.h"
+#include "list.h"
 
 #include <cogd/plugin.h>
 
@@ -42,7 +42,7 @@ struct hconn {
   int fd;                           /* index in s->byfd, -1 when not there */
   int state;
   void *job;
-  cog_ilink_t link;                 /* s->fresh: not attached yet */
+  cog_link_t link;                 /* s->fresh: not attached yet */
 };
 
 struct hc_set {
@@ -52,7 +52,7 @@ struct hc_set {
   void (*lost)(void *job);
   hconn_t **byfd;
   int cap;
-  cog_ilink_t fresh;
+  cog_link_t fresh;
 };
 
 static const char timeout_reply[] =
@@ -67,7 +67,7 @@ static void forget(hconn_t *c)
   if (c->ev)
     event_free(c->ev);
   if (c->evcon == NULL) {
-    cog_ilist_del(&c->link);
+    cog_list_remove(&c->link);
     bufferevent_decref(c->bev);
   } else if (c->fd >= 0 && c->fd < c->s->cap && c->s->byfd[c->fd] == c) {
     c->s->byfd[c->fd] = NULL;
@@ -125,7 +125,7 @@ static int attach(hconn_t *c)
     return COG_ENOTFOUND;
   }
   evtimer_del(c->ev);
-  cog_ilist_del(&c->link);
+  cog_list_remove(&c->link);
   c->evcon = evcon;
   /* Out of memory for the index: the connection still closes cleanly, and
    * its requests are refused (hc_request finds no record). */
@@ -191,7 +191,7 @@ hc_set_t *hc_set_new(struct event_base *base, uint64_t deadline_ms, int tls,
   s->deadline.tv_usec = (suseconds_t)(deadline_ms % 1000 * 1000);
   s->tls = tls;
   s->lost = lost;
-  cog_ilist_init(&s->fresh);
+  cog_list_init(&s->fresh);
   return s;
 }
 
@@ -199,9 +199,9 @@ void hc_set_free(hc_set_t *s)
 {
   if (s == NULL)
     return;
-  cog_ilink_t *l;
-  while ((l = cog_ilist_first(&s->fresh)) != NULL)
-    forget(cog_ilist_entry(l, hconn_t, link));
+  cog_link_t *l;
+  while ((l = cog_list_first(&s->fresh)) != NULL)
+    forget(cog_container_of(l, hconn_t, link));
   /* evhttp_free() closed every connection it knew, each through on_close:
    * nothing should be left, and the bufferevents are gone. */
   for (int i = 0; i < s->cap; i++) {
@@ -234,7 +234,7 @@ int hc_track(hc_set_t *s, struct bufferevent *bev)
     return COG_ENOMEM;
   }
   bufferevent_incref(bev);
-  cog_ilist_push(&s->fresh, &c->link);
+  cog_list_push_head(&s->fresh, &c->link);
   /* evhttp finishes setting the connection up before the loop turns. */
   evtimer_add(c->ev, &now);
   return COG_OK;

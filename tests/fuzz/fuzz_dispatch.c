@@ -367,8 +367,8 @@ static int conn_alive(const conn_t *c)
 {
   if (B == NULL)
     return 0;
-  for (const cog_ilink_t *l = B->conns.next; l != &B->conns; l = l->next)
-    if (cog_ilist_entry(l, const conn_t, link) == c)
+  for (const cog_link_t *l = B->conns.next; l != &B->conns; l = l->next)
+    if (cog_container_of(l, const conn_t, link) == c)
       return 1;
   return 0;
 }
@@ -530,8 +530,8 @@ static void open_bin(slot_t *s)
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
     return;
   bin_accept(B, sv[0], "127.0.0.1");
-  cog_ilink_t *first = cog_ilist_first(&B->conns);
-  conn_t *c = first ? cog_ilist_entry(first, conn_t, link) : NULL;
+  cog_link_t *first = cog_list_first(&B->conns);
+  conn_t *c = first ? cog_container_of(first, conn_t, link) : NULL;
   if (c == NULL || c->fd != sv[0]) {
     close(sv[1]); /* the plugin refused it (and closed its end) */
     return;

@@ -1,5 +1,9 @@
-/* Intrusive doubly-linked lists.  A detached node points at itself, so
- * removal is idempotent and "is it linked" is one comparison. */
+/* Intrusive doubly-linked lists, for the core and the plugins (lib/): the
+ * links live in the object and the list owns nothing.  A head is a link
+ * pointing at itself when the list is empty; a detached node points at
+ * itself too, so removal is idempotent and "is it linked" is one
+ * comparison.  Initialise a link with cog_list_init() (or insert it)
+ * before any other call. */
 #ifndef COG_LIST_H
 #define COG_LIST_H
 
@@ -46,6 +50,17 @@ static inline cog_link_t *cog_list_first(const cog_link_t *h)
   return h->next == h ? NULL : h->next;
 }
 
+/* Links in H (walks the list). */
+static inline size_t cog_list_count(const cog_link_t *h)
+{
+  size_t n = 0;
+  for (const cog_link_t *l = h->next; l != h; l = l->next)
+    n++;
+  return n;
+}
+
+/* For each link POS of HEAD; the body may unlink POS itself (TMP holds
+ * the next one), no other. */
 #define cog_list_foreach_safe(pos, tmp, head) \
   for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); \
        (pos) = (tmp), (tmp) = (pos)->next)
