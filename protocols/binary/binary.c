@@ -95,7 +95,7 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
     char why[128];
     b->uring = bu_new(256, why, sizeof(why));
     if (b->uring == NULL)
-      LOG(b, COG_LOG_NOTICE, "io_uring not used (%s): replies are written with writev", why);
+      LOG(b, COG_LOG_NOTICE, "io_uring not used (%s): reads and writes use recv and writev", why);
   }
   *state = b;
   return COG_OK;

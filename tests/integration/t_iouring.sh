@@ -18,7 +18,7 @@ server_start --max-output-buffer 1048576
 if grep -q "io_uring not used" "$SERVER_LOG"; then
   # built without liburing, or a kernel/sandbox without io_uring: cogd
   # says so and writes with writev (the rest of the suite covers that)
-  assert_match "without io_uring, the log says why" "io_uring not used (.*): replies are written with writev" \
+  assert_match "without io_uring, the log says why" "io_uring not used (.*): reads and writes use recv and writev" \
     "$(cat "$SERVER_LOG")"
   server_stop
   skip "io_uring is not available here: $(grep -m1 'io_uring not used' "$SERVER_LOG")"
