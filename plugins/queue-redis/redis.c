@@ -16,6 +16,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "rq.h"
 
+#include "percent.h"
+
 #include <hiredis/adapters/libevent.h>
 
 #include <arpa/inet.h>
@@ -402,27 +404,12 @@ static int rq_commit(void *state, cog_commit_t *c)
 
 /* ----------------------------------------------------- set-up, exit */
 
-static int hexval(char c)
-{
-  const char *d = "0123456789abcdef", *p = c ? strchr(d, c | 0x20) : NULL;
-  return p ? (int)(p - d) : -1;
-}
-
 /* URL userinfo: %XX escapes let a password hold ':' or '@'. */
 static char *pct_decode(const char *s, size_t n)
 {
-  char *o = malloc(n + 1), *w = o;
-  if (o == NULL)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      *w++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else {
-      *w++ = s[i];
-    }
-  }
-  *w = '\0';
+  char *o = malloc(n + 1);
+  if (o)
+    o[cog_percent_decode(o, s, n, COG_PERCENT_LAX)] = '\0';
   return o;
 }
 
