@@ -6,7 +6,8 @@
  * callback reports the batch to the core.  One connection means replies
  * arrive in the order the commits were sent, which is the order the core
  * needs.  Start-up work (connect, gearmand migration, replay) is blocking
- * and lives in store.c.
+ * and lives in store.c; the asynchronous connection is opened by the
+ * queue's start hook, which the core calls after replay.
  *
  * Outage: when the connection breaks, every batch still waiting fails (its
  * clients get an error), new background jobs are refused at once, and a
@@ -219,10 +220,13 @@ static void rq_connect(rq_t *q)
   arm_watchdog(q);
 }
 
-void rq_start(rq_t *q)
+/* The queue's start hook: after replay, before the first commit. */
+static int rq_start(void *state)
 {
+  rq_t *q = state;
   q->backoff_ms = RQ_BACKOFF_MIN;
   rq_connect(q);
+  return COG_OK;
 }
 
 /* Writes go out while connected, and during the very first handshake (Redis
@@ -635,6 +639,7 @@ static const cog_queue_ops_t ops = {
   .done = rq_done,
   .commit = rq_commit,
   .replay = rq_replay,
+  .start = rq_start,
 };
 
 static const cog_plugin_t desc = {
