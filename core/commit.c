@@ -355,5 +355,13 @@ int cog_engine_replay(void)
     return rc;
   }
   cog_log(COG_LOG_NOTICE, "replayed %zu job(s) from the persistent queue", count);
+  /* start (ABI 1.2) is optional, and absent from older plugins' tables. */
+  if (COG_OPS_HAS(cog_E.qops, cog_queue_ops_t, start) && cog_E.qops->start) {
+    rc = cog_E.qops->start(cog_E.qstate);
+    if (rc != COG_OK) {
+      cog_log(COG_LOG_ERROR, "persistent queue could not start: %s", cog_strerror(rc));
+      return rc;
+    }
+  }
   return COG_OK;
 }

@@ -481,6 +481,16 @@ typedef struct cog_queue_ops {
    * refused job (duplicate, bad row) is the core's business, the plugin
    * carries on.  Return COG_OK, or a failure that stops start-up. */
   int (*replay)(void *state, cog_replay_fn add, void *add_ctx);
+  /* Optional (NULL: nothing to do), since 1.2.  Called once, right after
+   * replay() returned COG_OK, on the loop thread: before any protocol
+   * accepts a client and before the loop's first turn, so what start()
+   * attaches to the event base (an asynchronous connection, a timer) is
+   * there for the first commit, and replay() may keep a blocking
+   * connection of its own and close it before start() opens the serving
+   * one.  Not called when replay() failed.  Only state is passed; nothing
+   * changes hands.  Return COG_OK, or a failure (logged by the plugin)
+   * that stops start-up; fini() is called after it either way. */
+  int (*start)(void *state);
 } cog_queue_ops_t;
 
 /* ------------------------------------------------------------------------

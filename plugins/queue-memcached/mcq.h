@@ -1,6 +1,6 @@
 /* Internal header of the memcached queue plugin (key layout: README.md).
- * memcached.c is the loop side (descriptor, batches, wake-ups) and the
- * writer thread's loop; store.c does the writes, keeps the index and the
+ * memcached.c is the loop side (descriptor, batches) and what the writer
+ * thread (lib/offload.c) runs; store.c does the writes, keeps the index and the
  * outage state on that thread; replay.c reads everything back at start-up
  * and imports gearmand's keys. */
 #ifndef MCQ_H
@@ -8,8 +8,10 @@
 
 #include <cogd/plugin.h>
 #include <libmemcached/memcached.h>
-#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
+
+#include "offload.h"
 
 #define MCQ_CHUNK_IDS 1024      /* ids per index chunk: 8 KB values        */
 #define MCQ_HDR 31              /* job value header size                   */
@@ -28,13 +30,23 @@ typedef struct mcq_op {
 
 /* The writes of one commit, handed to the writer thread and back. */
 typedef struct mcq_batch {
-  struct mcq_batch *next;
+  cog_offload_item_t item;     /* the hand-off's link                     */
   cog_commit_t *c;
   mcq_op_t *ops;
   size_t n, cap, nenq;
   int rc;
   char msg[320];
 } mcq_batch_t;
+
+static inline mcq_batch_t *mcq_batch_of(cog_offload_item_t *i)
+{
+  return i ? (mcq_batch_t *)(void *)((char *)i - offsetof(mcq_batch_t, item)) : NULL;
+}
+
+static inline mcq_batch_t *mcq_next(const mcq_batch_t *b)
+{
+  return mcq_batch_of(b->item.next);
+}
 
 typedef struct mcq {
   const cog_host_t *host;
@@ -47,15 +59,9 @@ typedef struct mcq {
 
   /* loop side */
   mcq_batch_t *cur;
-  int pfd[2];                  /* writer -> loop wake-ups                 */
-  void *ev;                    /* struct event * watching pfd[0]          */
+  cog_offload_t *writer;       /* the writer thread (lib/offload.c)       */
 
-  /* shared, under mu */
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  mcq_batch_t *todo, **todo_tail, *fin, **fin_tail;
-  int stop, thread_on;
-  pthread_t thread;
+  /* shared */
   atomic_int down;             /* written by the writer, read by enqueue  */
 
   /* writer thread only (and replay, before the thread has work) */

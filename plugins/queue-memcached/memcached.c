@@ -1,22 +1,17 @@
 /* memcached queue plugin: the loop side.
  *
  * enqueue()/done() copy each job into the current batch; commit() hands the
- * batch to a dedicated writer thread (libmemcached blocks) and returns
- * COG_AGAIN.  The thread executes batches in order, queues them back with
- * their result and writes a byte to a pipe watched on the event loop; the
- * loop then calls commit_done() for each, in order.  While the thread
+ * batch to a dedicated writer thread (libmemcached blocks; the hand-off is
+ * lib/offload.c) and returns COG_AGAIN.  The thread executes batches in
+ * order and the loop then calls commit_done() for each, in order.  While the thread
  * reports memcached down, enqueue() refuses at once.  Layout, durability
  * and outage behaviour: README.md. */
 #include "mcq.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <event2/event.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Job value: "CGQ1", id u64, when i64, priority u8, function/unique/reducer
  * lengths u16, data length u32 (all little-endian), then the bytes. */
@@ -56,15 +51,6 @@ static void batch_free(mcq_batch_t *b)
     free(b->ops[i].val);
   free(b->ops);
   free(b);
-}
-
-static void list_free(mcq_batch_t *b)
-{
-  while (b) {
-    mcq_batch_t *n = b->next;
-    batch_free(b);
-    b = n;
-  }
 }
 
 static int batch_add(mcq_t *q, uint64_t id, char *val, size_t len)
@@ -126,104 +112,59 @@ static int mcq_commit(void *state, cog_commit_t *c)
   }
   q->cur = NULL;
   b->c = c;
-  pthread_mutex_lock(&q->mu);
-  *q->todo_tail = b;
-  q->todo_tail = &b->next;
-  pthread_cond_signal(&q->cv);
-  pthread_mutex_unlock(&q->mu);
+  cog_offload_put(q->writer, &b->item);
   return COG_AGAIN;
 }
 
-/* Loop side: answer the batches the writer finished, in order. */
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+/* Loop side: answer a batch the writer finished (oldest first). */
+static void on_done(void *ctx, cog_offload_item_t *i)
 {
-  mcq_t *q = arg;
-  char buf[64];
-  (void)what;
-  while (read(fd, buf, sizeof(buf)) > 0)
-    ;
-  pthread_mutex_lock(&q->mu);
-  mcq_batch_t *b = q->fin;
-  q->fin = NULL;
-  q->fin_tail = &q->fin;
-  pthread_mutex_unlock(&q->mu);
-  while (b) {
-    mcq_batch_t *n = b->next;
-    q->host->commit_done(b->c, b->rc, b->rc == COG_OK ? NULL : b->msg);
-    batch_free(b);
-    b = n;
-  }
+  mcq_t *q = ctx;
+  mcq_batch_t *b = mcq_batch_of(i);
+  q->host->commit_done(b->c, b->rc, b->rc == COG_OK ? NULL : b->msg);
+  batch_free(b);
 }
 
-static void *writer(void *arg)
+static void on_discard(void *ctx, cog_offload_item_t *i)
 {
-  mcq_t *q = arg;
-  pthread_mutex_lock(&q->mu);
-  for (;;) {
-    if (q->todo) {
-      mcq_batch_t *list = q->todo, *last = list;
-      q->todo = NULL;
-      q->todo_tail = &q->todo;
-      pthread_mutex_unlock(&q->mu);
-      mcq_exec(q, list);
-      while (last->next)
-        last = last->next;
-      pthread_mutex_lock(&q->mu);
-      *q->fin_tail = list;
-      q->fin_tail = &last->next;
-      /* A full pipe already holds a wake-up. */
-      if (write(q->pfd[1], "", 1) < 0 && errno != EAGAIN)
-        q->host->log(q->self, COG_LOG_ERROR, "cannot wake the event loop: %s", strerror(errno));
-      continue;
-    }
-    if (q->stop)
-      break;
-    if (!atomic_load(&q->down)) {
-      pthread_cond_wait(&q->cv, &q->mu);
-      continue;
-    }
-    uint64_t now = mcq_now_ms();
-    if (now < q->next_probe_ms) {
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      uint64_t ns = (uint64_t)ts.tv_nsec + (q->next_probe_ms - now) * 1000000u;
-      ts.tv_sec += (time_t)(ns / 1000000000u);
-      ts.tv_nsec = (long)(ns % 1000000000u);
-      pthread_cond_timedwait(&q->cv, &q->mu, &ts);
-      continue;
-    }
-    pthread_mutex_unlock(&q->mu);
-    mcq_probe(q);
-    pthread_mutex_lock(&q->mu);
-  }
-  pthread_mutex_unlock(&q->mu);
-  return NULL;
+  (void)ctx;
+  batch_free(mcq_batch_of(i));
 }
+
+static void run(void *ctx, cog_offload_item_t *list)
+{
+  mcq_exec(ctx, mcq_batch_of(list));
+}
+
+/* No batch to write: while memcached is down, probe it with back-off. */
+static long idle(void *ctx)
+{
+  mcq_t *q = ctx;
+  if (!atomic_load(&q->down))
+    return -1;
+  uint64_t now = mcq_now_ms();
+  if (now < q->next_probe_ms)
+    return (long)(q->next_probe_ms - now);
+  mcq_probe(q);
+  return 0;
+}
+
+static const cog_offload_ops_t writer_ops = {
+  .run = run,
+  .done = on_done,
+  .idle = idle,
+  .discard = on_discard,
+};
 
 static void mcq_fini(void *state)
 {
   mcq_t *q = state;
-  if (q->thread_on) {
-    /* The writer finishes what it was given (the core's last commit
-     * carries the final removals) and exits. */
-    pthread_mutex_lock(&q->mu);
-    q->stop = 1;
-    pthread_cond_signal(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-    pthread_join(q->thread, NULL);
-  }
-  if (q->ev)
-    event_free(q->ev);
-  for (int i = 0; i < 2; i++)
-    if (q->pfd[i] >= 0)
-      close(q->pfd[i]);
+  /* The writer finishes what it was given (the core's last commit carries
+   * the final removals) and exits. */
+  cog_offload_free(q->writer);
   if (q->cur)
     batch_free(q->cur);
-  list_free(q->todo);
-  list_free(q->fin);
   mcq_store_free(q);
-  pthread_cond_destroy(&q->cv);
-  pthread_mutex_destroy(&q->mu);
   free(q->servers);
   free(q);
 }
@@ -271,41 +212,15 @@ static int mcq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   q->timeout_ms = (unsigned)ms;
   q->import = import && strcmp(import, "0") != 0;
   q->max_value = 1024 * 1024 - 512;
-  q->pfd[0] = q->pfd[1] = -1;
-  q->todo_tail = &q->todo;
-  q->fin_tail = &q->fin;
   q->need_meta = 1;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&q->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  pthread_mutex_init(&q->mu, NULL);
   if ((q->servers = strdup(servers)) == NULL || mcq_chunks_reset(q, 0, 0) != COG_OK)
     goto oom;
   if ((q->mc = mcq_connect(q)) == NULL) {
     host->log(self, COG_LOG_ERROR, "cannot set up a memcached client for '%s'", servers);
     goto fail;
   }
-  if (pipe(q->pfd) != 0) {
-    host->log(self, COG_LOG_ERROR, "pipe: %s", strerror(errno));
+  if (cog_offload_start(host, self, &writer_ops, q, &q->writer) != COG_OK)
     goto fail;
-  }
-  for (int i = 0; i < 2; i++) {
-    fcntl(q->pfd[i], F_SETFL, fcntl(q->pfd[i], F_GETFL) | O_NONBLOCK);
-    fcntl(q->pfd[i], F_SETFD, FD_CLOEXEC);
-  }
-  q->ev = event_new(host->event_base(), q->pfd[0], EV_READ | EV_PERSIST, on_wake, q);
-  if (q->ev == NULL || event_add(q->ev, NULL) != 0) {
-    host->log(self, COG_LOG_ERROR, "cannot watch the writer thread's pipe");
-    goto fail;
-  }
-  int e = pthread_create(&q->thread, NULL, writer, q);
-  if (e != 0) {
-    host->log(self, COG_LOG_ERROR, "cannot start the writer thread: %s", strerror(e));
-    goto fail;
-  }
-  q->thread_on = 1;
   *state = q;
   return COG_OK;
 oom:

@@ -5,6 +5,7 @@
  * client is served; the writer thread has no work yet, so the memcached
  * handle is ours. */
 #include "mcq.h"
+#include "percent.h"
 
 #include <inttypes.h>
 #include <netdb.h>
@@ -166,36 +167,16 @@ typedef struct gm_keys {
   int failed;
 } gm_keys_t;
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 size_t mcq_metadump_key(char *line)
 {
   if (strncmp(line, "key=", 4) != 0)
     return 0;
-  size_t n = 0;
-  for (const char *s = line + 4; *s && *s != ' ' && *s != '\n'; s++) {
-    char c = *s;
-    if (c == '%') { /* URI-encoded: exactly two hex digits follow */
-      int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
-      if (lo < 0)
-        return 0;
-      c = (char)(hi << 4 | lo);
-      s += 2;
-    }
-    /* A NUL would end the key early once it is a C string. */
-    if (c == '\0' || n + 1 >= MCQ_KEY_MAX)
-      return 0;
-    line[n++] = c;
-  }
+  /* URI-encoded: a '%' is followed by exactly two hex digits.  Decoded in
+   * place, to the start of line. */
+  size_t n = cog_percent_decode(line, line + 4, strcspn(line + 4, " \n"), COG_PERCENT_STRICT);
+  /* A NUL would end the key early once it is a C string. */
+  if (n == COG_PERCENT_BAD || n >= MCQ_KEY_MAX || memchr(line, '\0', n) != NULL)
+    return 0;
   line[n] = '\0';
   return n;
 }

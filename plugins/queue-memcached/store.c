@@ -304,7 +304,7 @@ void mcq_probe(mcq_t *q)
 void mcq_exec(mcq_t *q, mcq_batch_t *list)
 {
   size_t nenq = 0, i = 0;
-  for (mcq_batch_t *b = list; b; b = b->next)
+  for (mcq_batch_t *b = list; b; b = mcq_next(b))
     nenq += b->nenq;
   uint64_t *ids = nenq ? malloc(nenq * 2 * sizeof(*ids)) : NULL;
   int rc = COG_OK;
@@ -316,7 +316,7 @@ void mcq_exec(mcq_t *q, mcq_batch_t *list)
     rc = write_meta(q);
   if (rc == COG_OK)
     rc = flush_retry(q);
-  for (mcq_batch_t *b = list; b && rc == COG_OK; b = b->next)
+  for (mcq_batch_t *b = list; b && rc == COG_OK; b = mcq_next(b))
     for (size_t j = 0; j < b->n; j++)
       if (b->ops[j].val)
         ids[i++] = b->ops[j].id;
@@ -324,7 +324,7 @@ void mcq_exec(mcq_t *q, mcq_batch_t *list)
    * a leak nobody finds; an indexed id without a value is skipped. */
   if (rc == COG_OK && nenq)
     rc = mcq_index_append(q, ids, nenq, ids + nenq);
-  for (mcq_batch_t *b = list; b && rc == COG_OK; b = b->next)
+  for (mcq_batch_t *b = list; b && rc == COG_OK; b = mcq_next(b))
     for (size_t j = 0; j < b->n && rc == COG_OK; j++) {
       mcq_op_t *o = &b->ops[j];
       char k[MCQ_KEY_MAX];
@@ -339,7 +339,7 @@ void mcq_exec(mcq_t *q, mcq_batch_t *list)
     for (i = 0; i < nenq; i++)
       if (mcq_track(q, ids[i], ids[nenq + i]) != COG_OK)
         break; /* out of memory: those chunks stay until the next start */
-  for (mcq_batch_t *b = list; b; b = b->next) {
+  for (mcq_batch_t *b = list; b; b = mcq_next(b)) {
     b->rc = rc == COG_OK || b->nenq == 0 ? COG_OK : COG_EQUEUE;
     snprintf(b->msg, sizeof(b->msg), "%s", q->err);
     for (size_t j = 0; j < b->n; j++)

@@ -6,7 +6,8 @@
  * callback reports the batch to the core.  One connection means replies
  * arrive in the order the commits were sent, which is the order the core
  * needs.  Start-up work (connect, gearmand migration, replay) is blocking
- * and lives in store.c.
+ * and lives in store.c; the asynchronous connection is opened by the
+ * queue's start hook, which the core calls after replay.
  *
  * Outage: when the connection breaks, every batch still waiting fails (its
  * clients get an error), new background jobs are refused at once, and a
@@ -15,6 +16,8 @@
  * again only if cogd stops before Redis returns. */
 #define _POSIX_C_SOURCE 200809L
 #include "rq.h"
+
+#include "percent.h"
 
 #include <hiredis/adapters/libevent.h>
 
@@ -217,10 +220,13 @@ static void rq_connect(rq_t *q)
   arm_watchdog(q);
 }
 
-void rq_start(rq_t *q)
+/* The queue's start hook: after replay, before the first commit. */
+static int rq_start(void *state)
 {
+  rq_t *q = state;
   q->backoff_ms = RQ_BACKOFF_MIN;
   rq_connect(q);
+  return COG_OK;
 }
 
 /* Writes go out while connected, and during the very first handshake (Redis
@@ -402,27 +408,12 @@ static int rq_commit(void *state, cog_commit_t *c)
 
 /* ----------------------------------------------------- set-up, exit */
 
-static int hexval(char c)
-{
-  const char *d = "0123456789abcdef", *p = c ? strchr(d, c | 0x20) : NULL;
-  return p ? (int)(p - d) : -1;
-}
-
 /* URL userinfo: %XX escapes let a password hold ':' or '@'. */
 static char *pct_decode(const char *s, size_t n)
 {
-  char *o = malloc(n + 1), *w = o;
-  if (o == NULL)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      *w++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else {
-      *w++ = s[i];
-    }
-  }
-  *w = '\0';
+  char *o = malloc(n + 1);
+  if (o)
+    o[cog_percent_decode(o, s, n, COG_PERCENT_LAX)] = '\0';
   return o;
 }
 
@@ -648,6 +639,7 @@ static const cog_queue_ops_t ops = {
   .done = rq_done,
   .commit = rq_commit,
   .replay = rq_replay,
+  .start = rq_start,
 };
 
 static const cog_plugin_t desc = {

@@ -85,7 +85,4 @@ const char *rq_parse_job(const redisReply *h, cog_qjob_t *j);
 const char *rq_parse_gearmand(const char *name, size_t name_len, const redisReply *h,
                               const redisReply *g, cog_qjob_t *j);
 
-/* redis.c: start the asynchronous connection (after replay). */
-void rq_start(rq_t *q);
-
 #endif

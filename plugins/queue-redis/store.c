@@ -594,9 +594,9 @@ int rq_replay(void *state, cog_replay_fn add, void *add_ctx)
   int rc = migrate(q);
   if (rc == COG_OK)
     rc = stream(q, add, add_ctx);
+  /* The serving connection is opened by start(), once the core has the
+   * jobs (redis.c). */
   redisFree(q->sync);
   q->sync = NULL;
-  if (rc == COG_OK)
-    rq_start(q);
   return rc;
 }

@@ -6,6 +6,9 @@
 #include <cogd/plugin.h>
 
 #include <sqlite3.h>
+#include <stddef.h>
+
+#include "offload.h"
 
 /* One buffered write.  In a batch buffer each record is followed by its
  * function, unique, reducer and data bytes, padded to 8. */
@@ -21,13 +24,23 @@ enum { SQ_INSERT = 1, SQ_DELETE = 2 };
 
 /* What one commit() hands to the writer thread. */
 typedef struct sq_batch {
-  struct sq_batch *next;
+  cog_offload_item_t item;      /* the hand-off's link */
   cog_commit_t *c;
   char *buf;
   size_t len, cap;
   int rc;                       /* set by the writer */
   char *msg;                    /* malloc'd sqlite message when rc != COG_OK */
 } sq_batch_t;
+
+static inline sq_batch_t *sq_batch_of(cog_offload_item_t *i)
+{
+  return i ? (sq_batch_t *)(void *)((char *)i - offsetof(sq_batch_t, item)) : NULL;
+}
+
+static inline sq_batch_t *sq_next(const sq_batch_t *b)
+{
+  return sq_batch_of(b->item.next);
+}
 
 typedef struct sq_db {
   const cog_host_t *host;

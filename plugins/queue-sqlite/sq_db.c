@@ -387,7 +387,7 @@ static char *sq_run(sq_db_t *d, sq_batch_t *b)
  * (all == 1: the transaction is gone, earlier good batches with it). */
 static void sq_fail(sq_batch_t *list, const char *msg, int all)
 {
-  for (sq_batch_t *b = list; b; b = b->next) {
+  for (sq_batch_t *b = list; b; b = sq_next(b)) {
     if (b->rc != COG_OK && !all)
       continue;
     b->rc = COG_EQUEUE;
@@ -403,7 +403,7 @@ void sq_db_write(sq_db_t *d, sq_batch_t *list)
     m = sq_err(d, "begin");
     goto failed_all;
   }
-  for (sq_batch_t *b = list; b; b = b->next) {
+  for (sq_batch_t *b = list; b; b = sq_next(b)) {
     if (sq_exec(d, "SAVEPOINT sq_batch") != SQLITE_OK) {
       m = sq_err(d, "savepoint");
       goto rollback;

@@ -4,36 +4,22 @@
  * and done() copy their job into the current batch; commit() hands the
  * batch to a dedicated writer thread that owns the connection and runs
  * every batch queued so far in one BEGIN IMMEDIATE ... COMMIT (group
- * commit: one fsync for all of them).  The writer puts finished batches on
- * a list and writes a byte to a pipe watched on the loop, whose callback
- * calls host->commit_done for each, in order.  Set-up and replay happen on
- * the loop thread before serving, when blocking is allowed. */
+ * commit: one fsync for all of them).  The hand-off to that thread and back
+ * (lib/offload.c) calls host->commit_done for each finished batch, in
+ * order, on the loop.  Set-up and replay happen on the loop thread before
+ * serving, when blocking is allowed. */
 #include "sq.h"
 
-#include <errno.h>
-#include <event2/event.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 typedef struct sq {
   const cog_host_t *host;
   cog_plugin_ref_t *self;
   sq_db_t db;
   sq_batch_t *cur;                  /* loop thread: this turn's writes */
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  sq_batch_t *todo, **todo_tail;    /* to the writer, under mu */
-  sq_batch_t *fin, **fin_tail;      /* back from the writer, under mu */
-  int stop;
-  int thread_up;
-  pthread_t thread;
-  int pipe[2];
-  struct event *ev;
+  cog_offload_t *writer;            /* the writer thread */
 } sq_t;
 
 static void sq_batch_free(sq_batch_t *b)
@@ -43,14 +29,6 @@ static void sq_batch_free(sq_batch_t *b)
   free(b);
 }
 
-static void sq_list_free(sq_batch_t *b)
-{
-  while (b) {
-    sq_batch_t *n = b->next;
-    sq_batch_free(b);
-    b = n;
-  }
-}
 
 /* --------------------------------------------------------- loop side */
 
@@ -124,35 +102,24 @@ static int sq_commit(void *state, cog_commit_t *c)
   }
   q->cur = NULL;
   b->c = c;
-  pthread_mutex_lock(&q->mu);
-  *q->todo_tail = b;
-  q->todo_tail = &b->next;
-  pthread_cond_signal(&q->cv);
-  pthread_mutex_unlock(&q->mu);
+  cog_offload_put(q->writer, &b->item);
   return COG_AGAIN;
 }
 
-/* The writer finished some batches: answer them, oldest first. */
-static void sq_on_finished(evutil_socket_t fd, short what, void *arg)
+/* The writer finished a batch: answer it (batches come oldest first). */
+static void sq_on_finished(void *ctx, cog_offload_item_t *i)
 {
-  (void)what;
-  sq_t *q = arg;
-  char buf[256];
-  /* Drain before taking the list: a byte written after this read belongs
-   * to batches we may not see now, and wakes us again. */
-  while (read(fd, buf, sizeof(buf)) > 0)
-    ;
-  pthread_mutex_lock(&q->mu);
-  sq_batch_t *b = q->fin;
-  q->fin = NULL;
-  q->fin_tail = &q->fin;
-  pthread_mutex_unlock(&q->mu);
-  while (b) {
-    sq_batch_t *n = b->next;
-    q->host->commit_done(b->c, b->rc, b->msg);
-    sq_batch_free(b);
-    b = n;
-  }
+  sq_t *q = ctx;
+  sq_batch_t *b = sq_batch_of(i);
+  q->host->commit_done(b->c, b->rc, b->msg);
+  sq_batch_free(b);
+}
+
+/* Written after the loop stopped: the core frees its side. */
+static void sq_discard(void *ctx, cog_offload_item_t *i)
+{
+  (void)ctx;
+  sq_batch_free(sq_batch_of(i));
 }
 
 static int sq_replay(void *state, cog_replay_fn add, void *add_ctx)
@@ -163,62 +130,28 @@ static int sq_replay(void *state, cog_replay_fn add, void *add_ctx)
 
 /* ------------------------------------------------------- writer thread */
 
-static void *sq_writer(void *arg)
+static void sq_writer(void *ctx, cog_offload_item_t *list)
 {
-  sq_t *q = arg;
-  pthread_mutex_lock(&q->mu);
-  for (;;) {
-    while (q->todo == NULL && !q->stop)
-      pthread_cond_wait(&q->cv, &q->mu);
-    if (q->todo == NULL)
-      break; /* stopping, and everything handed over is written */
-    sq_batch_t *list = q->todo;
-    q->todo = NULL;
-    q->todo_tail = &q->todo;
-    pthread_mutex_unlock(&q->mu);
-
-    sq_db_write(&q->db, list);
-
-    pthread_mutex_lock(&q->mu);
-    *q->fin_tail = list;
-    while (*q->fin_tail)
-      q->fin_tail = &(*q->fin_tail)->next;
-    pthread_mutex_unlock(&q->mu);
-    /* A full pipe already holds a wake-up: EAGAIN is fine. */
-    ssize_t w;
-    do
-      w = write(q->pipe[1], "x", 1);
-    while (w < 0 && errno == EINTR);
-    pthread_mutex_lock(&q->mu);
-  }
-  pthread_mutex_unlock(&q->mu);
-  return NULL;
+  sq_t *q = ctx;
+  sq_db_write(&q->db, sq_batch_of(list));
 }
+
+static const cog_offload_ops_t sq_writer_ops = {
+  .run = sq_writer,
+  .done = sq_on_finished,
+  .discard = sq_discard,
+};
 
 /* ------------------------------------------------------------ set-up */
 
 static void sq_fini(void *state)
 {
   sq_t *q = state;
-  if (q->thread_up) {
-    pthread_mutex_lock(&q->mu);
-    q->stop = 1;
-    pthread_cond_signal(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-    pthread_join(q->thread, NULL);
-  }
-  if (q->ev)
-    event_free(q->ev);
-  for (int i = 0; i < 2; i++)
-    if (q->pipe[i] >= 0)
-      close(q->pipe[i]);
-  /* Batches written after the loop stopped: the core frees its side. */
-  sq_list_free(q->fin);
-  sq_list_free(q->todo);
-  sq_list_free(q->cur);
+  /* The writer writes every batch handed over before it stops. */
+  cog_offload_free(q->writer);
+  if (q->cur)
+    sq_batch_free(q->cur);
   sq_db_close(&q->db);
-  pthread_cond_destroy(&q->cv);
-  pthread_mutex_destroy(&q->mu);
   free(q);
 }
 
@@ -261,39 +194,11 @@ static int sq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
   q->self = self;
   q->db.host = host;
   q->db.self = self;
-  q->todo_tail = &q->todo;
-  q->fin_tail = &q->fin;
-  q->pipe[0] = q->pipe[1] = -1;
-  pthread_mutex_init(&q->mu, NULL);
-  pthread_cond_init(&q->cv, NULL);
   int rc = sq_db_open(&q->db, path, table, full, (int)busy_ms);
+  if (rc == COG_OK)
+    rc = cog_offload_start(host, self, &sq_writer_ops, q, &q->writer);
   if (rc != COG_OK)
     goto fail;
-  rc = COG_ERROR;
-  if (pipe(q->pipe) != 0) {
-    host->log(self, COG_LOG_ERROR, "pipe: %s", strerror(errno));
-    goto fail;
-  }
-  for (int i = 0; i < 2; i++) {
-    fcntl(q->pipe[i], F_SETFD, FD_CLOEXEC);
-    fcntl(q->pipe[i], F_SETFL, fcntl(q->pipe[i], F_GETFL) | O_NONBLOCK);
-  }
-  q->ev = event_new(host->event_base(), q->pipe[0], EV_READ | EV_PERSIST, sq_on_finished, q);
-  if (q->ev == NULL || event_add(q->ev, NULL) != 0) {
-    host->log(self, COG_LOG_ERROR, "cannot watch the writer's pipe");
-    goto fail;
-  }
-  /* Signals belong to the loop thread: the writer blocks them all. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int e = pthread_create(&q->thread, NULL, sq_writer, q);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (e != 0) {
-    host->log(self, COG_LOG_ERROR, "cannot start the writer thread: %s", strerror(e));
-    goto fail;
-  }
-  q->thread_up = 1;
   *state = q;
   return COG_OK;
 

@@ -108,6 +108,30 @@ assert_match "  ... and shown absolute" "^# plugin directories: .*:$PD\$" "$out"
 out=$(cd / && "$COGD" --plugin-dir "$COGD_PLUGIN_DIR:plug" -q testfile --check-args 2>&1); rc=$?
 assert_eq "  ... not found from another directory" 1 "$rc"
 
+# The queue start hook (ABI 1.2): called once after replay, before the
+# server is ready; a failure stops start-up; a table built for 1.1 (without
+# the field) is never read past its size.
+COGD_PLUGIN_DIR=$DIRS server_start -q testfile --testfile-path "$TMPD/start.q"
+assert_match "start hook called (nothing replayed)" "start: after replay of 0 job" "$(cat "$SERVER_LOG")"
+gm -f abi_start -b -- x > /dev/null 2>&1
+gm -f abi_start -b -- y > /dev/null 2>&1
+server_stop
+COGD_PLUGIN_DIR=$DIRS server_start -q testfile --testfile-path "$TMPD/start.q"
+at() { grep -n -m1 -- "$1" "$SERVER_LOG" | cut -d: -f1; }
+l_replay=$(at 'replayed 2 job'); l_start=$(at 'start: after replay of 2 job'); l_ready=$(at ' ready')
+assert_true "start hook called after replay (2 jobs)" [ "${l_replay:-0}" -gt 0 -a "${l_start:-0}" -gt "${l_replay:-0}" ]
+assert_true "  ... before the server is ready" [ "${l_ready:-0}" -gt "${l_start:-0}" ]
+assert_eq "  ... once" 1 "$(grep -c 'start: after replay' "$SERVER_LOG")"
+server_stop
+out=$(timeout 30 "$COGD" --plugin-dir "$DIRS" -p "$(free_port)" -L 127.0.0.1 -q testfile \
+        --testfile-path "$TMPD/start.q" --testfile-start-fail 2>&1); rc=$?
+assert_eq "a failing start hook stops start-up" 1 "$rc"
+assert_match "  ... logged" "persistent queue could not start" "$out"
+COGD_PLUGIN_DIR=$DIRS server_start -q testfile --testfile-path "$TMPD/start.q" \
+  --testfile-start-fail --testfile-old-ops
+assert_nomatch "a 1.1 ops table: start never called" "start: " "$(cat "$SERVER_LOG")"
+server_stop
+
 # A server whose directory holds refused plugins still serves.
 COGD_PLUGIN_DIR=$DIRS server_start
 assert_match "refusals are logged" "testplug_badmajor.so.*refused" "$(cat "$SERVER_LOG" "$SERVER_LOG.out" 2>/dev/null)"

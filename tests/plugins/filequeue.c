@@ -2,11 +2,14 @@
  * drive the core's commit, acknowledgement and replay paths through the
  * real server.  Records are appended to one file; a commit writes the
  * batch and fdatasyncs it, after an optional delay (to hold answers) or
- * fails on request (to test refusals). */
+ * fails on request (to test refusals).  Its start hook (ABI 1.2) logs how
+ * many jobs replay gave, or fails on request; --testfile-old-ops shrinks
+ * its ops table to what an ABI 1.1 plugin builds (no start). */
 #include <cogd/plugin.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +22,8 @@ typedef struct fq {
   size_t len, cap;
   uint64_t delay_ms;
   int fail;
+  int start_fail;
+  size_t replayed;
   char *path;
 } fq_t;
 
@@ -201,12 +206,25 @@ static int fq_replay(void *state, cog_replay_fn add, void *ctx)
   if (n)
     qsort(recs, n, sizeof(*recs), cmp_id);
   for (size_t i = 0; i < n; i++)
-    if (recs[i].live)
-      add(ctx, &recs[i].j);
+    if (recs[i].live && add(ctx, &recs[i].j) == COG_OK)
+      q->replayed++;
   free(recs);
   free(data);
   return COG_OK;
 }
+
+static int fq_start(void *state)
+{
+  fq_t *q = state;
+  if (q->start_fail) {
+    q->host->log(q->self, COG_LOG_ERROR, "start: failing on request");
+    return COG_ERROR;
+  }
+  q->host->log(q->self, COG_LOG_NOTICE, "start: after replay of %zu job(s)", q->replayed);
+  return COG_OK;
+}
+
+static cog_queue_ops_t ops;
 
 static int fq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
 {
@@ -224,6 +242,11 @@ static int fq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
   q->delay_ms = d ? strtoull(d, NULL, 10) : 0;
   const char *f = host->option(self, "testfile-fail");
   q->fail = f && strcmp(f, "0") != 0;
+  const char *sf = host->option(self, "testfile-start-fail");
+  q->start_fail = sf && strcmp(sf, "0") != 0;
+  const char *old = host->option(self, "testfile-old-ops");
+  if (old && strcmp(old, "0") != 0)
+    ops.size = offsetof(cog_queue_ops_t, start); /* the core reads it after init */
   q->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (q->fd < 0) {
     host->log(self, COG_LOG_ERROR, "cannot open %s: %s", path, strerror(errno));
@@ -246,15 +269,20 @@ static const cog_option_t options[] = {
   { "testfile-path", 0, COG_OPT_STRING, "FILE", NULL, "test queue: file to append to" },
   { "testfile-delay-ms", 0, COG_OPT_INT, "MS", "0", "test queue: commit latency" },
   { "testfile-fail", 0, COG_OPT_FLAG, NULL, NULL, "test queue: fail every commit" },
+  { "testfile-start-fail", 0, COG_OPT_FLAG, NULL, NULL, "test queue: its start hook fails" },
+  { "testfile-old-ops", 0, COG_OPT_FLAG, NULL, NULL,
+    "test queue: an ABI 1.1 ops table (no start hook)" },
   { NULL, 0, 0, NULL, NULL, NULL }
 };
 
-static const cog_queue_ops_t ops = {
+/* Not const: --testfile-old-ops shortens size in init. */
+static cog_queue_ops_t ops = {
   .size = sizeof(cog_queue_ops_t),
   .enqueue = fq_enqueue,
   .done = fq_done,
   .commit = fq_commit,
   .replay = fq_replay,
+  .start = fq_start,
 };
 
 static const cog_plugin_t desc = {
