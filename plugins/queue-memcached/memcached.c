@@ -156,6 +156,14 @@ static const cog_offload_ops_t writer_ops = {
   .discard = on_discard,
 };
 
+/* The writer thread starts once replay is over: replay uses the memcached
+ * client on the loop thread, and the thread's probe uses it too. */
+static int mcq_start(void *state)
+{
+  mcq_t *q = state;
+  return cog_offload_start(q->host, q->self, &writer_ops, q, &q->writer);
+}
+
 static void mcq_fini(void *state)
 {
   mcq_t *q = state;
@@ -219,8 +227,6 @@ static int mcq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
     host->log(self, COG_LOG_ERROR, "cannot set up a memcached client for '%s'", servers);
     goto fail;
   }
-  if (cog_offload_start(host, self, &writer_ops, q, &q->writer) != COG_OK)
-    goto fail;
   *state = q;
   return COG_OK;
 oom:
@@ -249,6 +255,7 @@ static const cog_queue_ops_t ops = {
   .done = mcq_done,
   .commit = mcq_commit,
   .replay = mcq_replay,
+  .start = mcq_start,
 };
 
 static const cog_plugin_t desc = {
