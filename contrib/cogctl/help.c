@@ -39,6 +39,8 @@ static const char ctl_help_main[] =
   "    gearmand lacks a command ('jobs', 'shutdown'), cogctl falls back or says so.\n"
   "    Tables are for people: one line per item, a header, columns aligned,\n"
   "    numbers right-aligned, nothing truncated. Use --json in scripts.\n"
+  "    Names are shown as UTF-8, aligned by display width (a wide character takes\n"
+  "    two columns); bytes that are not UTF-8, and control characters, as \\xNN.\n"
   "    Options may come before or after the subcommand; '--' ends them.\n"
   "\n"
   "SUBCOMMANDS\n"

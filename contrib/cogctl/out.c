@@ -3,12 +3,15 @@
 #include "utf8.h"
 
 #include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wchar.h>
 
 /* ------------------------------------------------------------- memory */
 static void
@@ -124,32 +127,77 @@ ctl_buf_write_stdout(const ctl_buf_t *b)
 }
 
 /* ------------------------------------------------------------- tables */
-/* A cell as shown to people: bytes below 0x20 and DEL as \xNN, so that a
- * function name cannot move the cursor or break the columns. */
+/* Display widths come from wcwidth(), which needs a UTF-8 LC_CTYPE: the
+ * user's when it is one, else C.UTF-8 (names on the wire are bytes, shown
+ * as UTF-8 whatever the locale).  Without either, each character counts as
+ * one column.  Only LC_CTYPE is set: numbers keep the C format. */
+static int
+ctl_utf8_locale(void)
+{
+  static int ok = -1;
+  if (ok < 0) {
+    ok = (setlocale(LC_CTYPE, "") && strcmp(nl_langinfo(CODESET), "UTF-8") == 0) ||
+         (setlocale(LC_CTYPE, "C.UTF-8") && strcmp(nl_langinfo(CODESET), "UTF-8") == 0);
+  }
+  return ok;
+}
+
+/* Columns of the well-formed UTF-8 character of n bytes at p: 0 (combining
+ * marks), 1 or 2 (wide: CJK, most emoji); -1 when it is not printable (a C0
+ * or C1 control, DEL, or what the locale does not print). */
+static int
+ctl_char_width(const unsigned char *p, size_t n)
+{
+  if (n == 1)
+    return *p < 0x20 || *p == 0x7f ? -1 : 1;
+  if (p[0] == 0xc2 && p[1] < 0xa0)   /* U+0080..U+009F */
+    return -1;
+  if (!ctl_utf8_locale())
+    return 1;
+  mbstate_t st;
+  memset(&st, 0, sizeof st);
+  wchar_t wc;
+  if (mbrtowc(&wc, (const char *)p, n, &st) != n)
+    return 1;
+  return wcwidth(wc);
+}
+
+/* A cell as shown to people: well-formed, printable UTF-8 as it is; every
+ * other byte (not part of well-formed UTF-8, or of a control or
+ * non-printable character) as \xNN.  So a function name can neither move
+ * the cursor nor break the columns, and its width is known. */
 static char *
 ctl_display(const char *s)
 {
   ctl_buf_t b = {0};
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p < 0x20 || *p == 0x7f)
-      ctl_buf_printf(&b, "\\x%02x", *p);
-    else
-      ctl_buf_add(&b, (const char *)p, 1);
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    size_t n = cog_utf8_seq(p, strnlen((const char *)p, 4));
+    if (n > 0 && ctl_char_width(p, n) >= 0) {
+      ctl_buf_add(&b, (const char *)p, n);
+      p += n;
+      continue;
+    }
+    for (size_t i = 0; i < (n ? n : 1); i++)
+      ctl_buf_printf(&b, "\\x%02x", *p++);
   }
   if (!b.s)
     return ctl_xstrdup("");
   return b.s;
 }
 
-/* Columns a cell takes: UTF-8 code points (continuation bytes do not
- * count). Wide CJK characters are counted as one: close enough here. */
+/* Columns a cell (made by ctl_display) takes on a terminal. */
 static size_t
 ctl_width(const char *s)
 {
   size_t w = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-    if ((*p & 0xc0) != 0x80)
-      w++;
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    size_t n = cog_utf8_seq(p, strnlen((const char *)p, 4));
+    int cw = n ? ctl_char_width(p, n) : 1;
+    w += cw > 0 ? (size_t)cw : 0;
+    p += n ? n : 1;
+  }
   return w;
 }
 

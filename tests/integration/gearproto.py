@@ -258,6 +258,20 @@ class Conn:
                 return None
             time.sleep(poll)
 
+    def drain(self, ptype=GRAB_JOB_UNIQ, result=b""):
+        """Grab and complete (WORK_COMPLETE with result) every job this
+        worker can do until NO_JOB.  Returns what each job was given, in
+        order: the JOB_ASSIGN* arguments after the handle and the function,
+        so (unique, payload) with GRAB_JOB_UNIQ and (payload,) with GRAB_JOB."""
+        got = []
+        while True:
+            self.send(ptype)
+            t, a = self.expect(JOB_ASSIGN, JOB_ASSIGN_UNIQ, JOB_ASSIGN_ALL, NO_JOB)
+            if t == NO_JOB:
+                return got
+            got.append(tuple(a[2:]))
+            self.send(WORK_COMPLETE, a[0], result)
+
     def sleep_until_noop(self, timeout):
         """PRE_SLEEP and wait for NOOP; True if woken."""
         self.send(PRE_SLEEP)

@@ -68,14 +68,7 @@ import os
 from gearproto import *
 F = os.environ["F"].encode()
 w = worker(F)
-got = []
-while True:
-    w.send(GRAB_JOB_UNIQ)
-    t, a = w.expect(JOB_ASSIGN_UNIQ, NO_JOB)
-    if t == NO_JOB:
-        break
-    got.append(a[3])
-    w.send(WORK_COMPLETE, a[0], b"")
+got = [payload for unique, payload in w.drain()]
 want = [b"high1", b"high2", b"norm\x000\x00", b"norm\x001\x00", b"norm\x002\x00",
         bytes(range(256)), b"epoch-past", b"low0", b"low1", b"low2"]
 check("replayed in priority order, FIFO within, byte-exact", want, got)
@@ -144,17 +137,11 @@ import os
 from gearproto import *
 F = os.environ["F"].encode()
 acked = set(l.strip().encode() for l in open(os.environ["ACKED"]) if l.strip())
-w = worker(F)
 seen = {}
 bad = 0
-while True:
-    w.send(GRAB_JOB_UNIQ)
-    t, a = w.expect(JOB_ASSIGN_UNIQ, NO_JOB)
-    if t == NO_JOB:
-        break
-    seen[a[2]] = seen.get(a[2], 0) + 1
-    bad += a[3] != b"payload-" + a[2]
-    w.send(WORK_COMPLETE, a[0], b"")
+for unique, payload in worker(F).drain():
+    seen[unique] = seen.get(unique, 0) + 1
+    bad += payload != b"payload-" + unique
 lost = acked - set(seen)
 check("acknowledged jobs lost", 0, len(lost))
 check("replayed payloads damaged", 0, bad)

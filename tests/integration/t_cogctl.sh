@@ -40,18 +40,23 @@ ctl() { timeout 20 "$COGCTL" -h 127.0.0.1 -p "$PORT" "$@" 2> "$TMPD/err"; }
 err() { cat "$TMPD/err"; }
 
 # aligned SPEC: stdin is a table; every row's cells start (L) or end (R)
-# where the header's do.  Cells are separated by two spaces or more.
+# where the header's do, in terminal columns (a wide CJK character takes
+# two, a combining mark none).  Cells are separated by two spaces or more.
 aligned() {
   python3 -c '
-import re, sys
+import io, re, sys, unicodedata
 spec = sys.argv[1]
-lines = sys.stdin.read().split("\n")
+def cols(s):
+    return sum(0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+lines = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape").read()
+lines = lines.split("\n")
 if lines and lines[-1] == "":
     lines.pop()
 if not lines:
     sys.exit("empty table")
 def cells(l):
-    return [(m.start(), m.end()) for m in re.finditer(r"\S+(?: \S+)*", l)]
+    return [(cols(l[:m.start()]), cols(l[:m.end()])) for m in re.finditer(r"\S+(?: \S+)*", l)]
 hdr = cells(lines[0])
 if len(hdr) != len(spec):
     sys.exit("header has %d columns, not %d: %r" % (len(hdr), len(spec), lines[0]))
@@ -169,6 +174,12 @@ WEIRD='ctl_"q\uote'
 gm -b -f "$WEIRD" x
 UTF='ctl_é_ünï'
 gm -b -f "$UTF" x
+# a wide (CJK) character takes two columns; bytes that are not UTF-8 and
+# control characters (here C1's NEL) are shown as \xNN
+WIDE='ctl_é名'
+gm -b -f "$WIDE" x
+BAD=$'ctl_bad\xff\xc2\x85'
+gm -b -f "$BAD" x
 # an idle worker, and a worker running a job that lasts
 bg gearman -h 127.0.0.1 -p "$PORT" -w -f ctl_idle -- cat
 bg gearman -h 127.0.0.1 -p "$PORT" -w -f ctl_run -- sleep 600   # busy for the whole test, even a slow (valgrind) one
@@ -195,6 +206,13 @@ assert_eq "status: ctl_q has 5 queued, 0 running, 0 workers" "ctl_q 5 0 0" "$(ro
 assert_eq "status: ctl_idle 0 0 1" "ctl_idle 0 0 1" "$(row "$out" ctl_idle)"
 assert_eq "status: ctl_run: 0 queued, 1 running, 1 worker" "ctl_run 0 1 1" "$(row "$out" ctl_run)"
 assert_true "status: columns aligned (numbers right-aligned)" aligned LRRR <<< "$out"
+assert_eq "status: a name with a wide character" "$WIDE 1 0 0" "$(row "$out" "$WIDE")"
+assert_eq "status: invalid UTF-8 and controls shown as \\xNN" 'ctl_bad\xff\xc2\x85 1 0 0' \
+  "$(printf '%s\n' "$out" | grep -F 'ctl_bad\x' | tr -s ' ')"
+for loc in C C.UTF-8; do
+  assert_true "status: aligned by display width under LC_ALL=$loc" aligned LRRR \
+    <<< "$(LC_ALL=$loc ctl status)"
+done
 long=$(printf '%s\n' "$out" | grep '^ctl_a_much_longer')
 assert_match "status: a long name is not truncated" \
   '^ctl_a_much_longer_function_name_than_the_others +1 +0 +0$' "$long"

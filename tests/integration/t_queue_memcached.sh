@@ -70,14 +70,7 @@ from gearproto import *
 from mctext import MC
 m = MC()
 w = worker(b"chf")
-got = []
-while True:
-    w.send(GRAB_JOB)
-    t, a = w.expect(JOB_ASSIGN, NO_JOB)
-    if t == NO_JOB:
-        break
-    got.append(int(a[2]))
-    w.send(WORK_COMPLETE, a[0], b"")
+got = [int(payload) for payload, in w.drain(GRAB_JOB)]
 check("FIFO order", list(range(2500)), got)
 check_true("echo", w.echo_ok())
 wait_for(lambda: m.value(b"ch_idx:head") == b"2", timeout=5)
@@ -327,14 +320,7 @@ from mctext import MC
 m = MC()
 check("gearmand's keys removed", None, m.get(b"gm_gmf-u1"))
 w = worker(b"gmf")
-got = []
-while True:
-    w.send(GRAB_JOB_UNIQ)
-    t, a = w.expect(JOB_ASSIGN_UNIQ, NO_JOB)
-    if t == NO_JOB:
-        break
-    got.append((a[2], a[3]))
-    w.send(WORK_COMPLETE, a[0], b"")
+got = w.drain()
 check("high first, low last", (b"u3", b"high three"), got[0])
 check("low last", (b"u2", b"low two"), got[-1])
 check("all four, binary-safe",

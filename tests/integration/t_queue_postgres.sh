@@ -145,15 +145,7 @@ PY
   py_check "gearmand's jobs drained from cogd" <<'PY'
 from gearproto import *
 def drain(f):
-    w = worker(f)
-    got = []
-    while True:
-        w.send(GRAB_JOB_UNIQ)
-        t, a = w.expect(JOB_ASSIGN_UNIQ, NO_JOB)
-        if t == NO_JOB:
-            return got
-        got.append((a[2], a[3]))
-        w.send(WORK_COMPLETE, a[0], b"")
+    return worker(f).drain()
 check("gm_a: priority order, FIFO within, payloads exact",
       [(b"uh1", b"h1"), (b"ua1", b"a1"), (b"ua2", b"a2"), (b"ua3", b"a3"),
        (b"ubin", bytes(range(256)) + b"\0end"), (b"ul1", b"l1")], drain(b"gm_a"))
@@ -304,15 +296,7 @@ ACKED="$TMPD/load.acked" REFUSED="$TMPD/load.refused" py_check "outage: nothing 
 import os
 from gearproto import *
 def drain(f):
-    w = worker(f)
-    seen = {}
-    while True:
-        w.send(GRAB_JOB_UNIQ)
-        t, a = w.expect(JOB_ASSIGN_UNIQ, NO_JOB)
-        if t == NO_JOB:
-            return seen
-        seen[a[2]] = a[3]
-        w.send(WORK_COMPLETE, a[0], b"")
+    return dict(worker(f).drain())
 lines = lambda p: set(l.strip().encode() for l in open(p) if l.strip())
 acked, refused = lines(os.environ["ACKED"]), lines(os.environ["REFUSED"])
 seen = drain(b"out_load")

@@ -151,14 +151,7 @@ if command -v "$GEARMAND" > /dev/null 2>&1 && command -v gearman > /dev/null 2>&
   py_check "migration: drain" <<'PY'
 from gearproto import *
 w = worker(b"mg")
-got = []
-while True:
-    w.send(GRAB_JOB_UNIQ)
-    t, a = w.expect(JOB_ASSIGN_UNIQ, NO_JOB)
-    if t == NO_JOB:
-        break
-    got.append((a[2], a[3]))
-    w.send(WORK_COMPLETE, a[0], b"")
+got = w.drain()
 check("high first", (b"h1", b"high1"), got[0] if got else None)
 check("low last", (b"l1", b"low1"), got[-1] if got else None)
 want = {(b"a1", b"one"), (b"a-2", b"bin\0ary"), (b"h1", b"high1"), (b"l1", b"low1"),
@@ -295,15 +288,7 @@ ACKED=$acked py_check "kill under load: every acknowledged job replayed" <<'PY'
 import os
 from gearproto import *
 acked = set(l.strip().encode() for l in open(os.environ["ACKED"]) if l.strip())
-w = worker(b"os")
-seen = set()
-while True:
-    w.send(GRAB_JOB_UNIQ)
-    t, a = w.expect(JOB_ASSIGN_UNIQ, NO_JOB)
-    if t == NO_JOB:
-        break
-    seen.add(a[2])
-    w.send(WORK_COMPLETE, a[0], b"")
+seen = set(unique for unique, payload in worker(b"os").drain())
 check("acknowledged jobs lost", 0, len(acked - seen))
 print("# acknowledged %d, replayed %d" % (len(acked), len(seen)))
 done()

@@ -85,14 +85,7 @@ assert_eq "corrupt rows: the good ones are queued" "cr	4	0	0" "$(qs_line cr)"
 py_check "corrupt rows: drain" <<'PY'
 from gearproto import *
 w = worker(b"cr")
-got = []
-while True:
-    w.send(GRAB_JOB_UNIQ)
-    t, a = w.expect(JOB_ASSIGN_UNIQ, NO_JOB)
-    if t == NO_JOB:
-        break
-    got.append((a[2], a[3]))
-    w.send(WORK_COMPLETE, a[0], b"")
+got = w.drain()
 check("replayed rows, in order", [(b"good3", b"high"), (b"good1", b"\0\xff\0"),
       (b"dup", b"first"), (b"good2", b"")], got)
 check_true("echo", w.echo_ok())
@@ -206,14 +199,7 @@ PY
   py_check "gearmand's jobs: drain" <<'PY'
 from gearproto import *
 w = worker(b"mg")
-got = []
-while True:
-    w.send(GRAB_JOB_UNIQ)
-    t, a = w.expect(JOB_ASSIGN_UNIQ, NO_JOB)
-    if t == NO_JOB:
-        break
-    got.append((a[2], a[3]))
-    w.send(WORK_COMPLETE, a[0], b"")
+got = w.drain()
 uuid = [u for u, d in got if d == b"no unique"]
 check_true("the job without a unique kept gearmand's generated one", len(uuid) == 1 and
            len(uuid[0]) == 36, uuid)

@@ -3,7 +3,8 @@
 # a staging root installs <cogd/plugin.h> and cogd-plugin.pc; the example
 # plugin in contrib/example-plugin builds against that root alone (through
 # pkg-config, never the source tree's include/), and the installed cogd loads
-# it and keeps jobs in it across restarts, crashes and torn writes.
+# it and keeps jobs in it across restarts, crashes and torn writes: the
+# installed queue conformance scenarios (queue-conformance) run against it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/queue_lib.sh"
 [ "$SERVER" = cogd ] || skip "cogd only"
@@ -83,9 +84,28 @@ COGD_PLUGIN_DIR="${so%/*}:$COGD_PLUGIN_DIR"
 assert_match "cogd --help lists its options" "--logq-path FILE" \
   "$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --help)"
 
-# Jobs through it across restarts and kill -9.
+# Jobs through it across restarts and kill -9: the queue conformance
+# scenarios as installed for plugin authors (cogd-dev), not the tree's copy.
+conf=$(find "$ROOT" -path '*/conformance/queue-conformance' | head -n 1)
+assert_match "the conformance scenarios are installed" '/cogd/conformance/queue-conformance$' "$conf"
+[ -n "$conf" ] || finish
+assert_match "cogd-plugin.pc's conformancedir is where they are" \
+  "^($ROOT)?${conf%/queue-conformance}\$" "$(pkg-config --variable=conformancedir cogd-plugin)"
+for f in lib.sh queue_lib.sh gearproto.py durable.py; do
+  assert_true "installed with it: $f" test -f "${conf%/*}/$f"
+done
 Q=$TMPD/q.log
-QTAG=sdk queue_conformance -q logq --logq-path "$Q"
+"$conf" --plugin-dir "$COGD_PLUGIN_DIR" --tag sdk --rounds 3 -q logq --logq-path "$Q" \
+  > "$TMPD/conformance.out" 2>&1
+rc=$?
+while IFS= read -r line; do
+  case $line in
+    "ok "*) ok "conformance: $(printf '%s' "${line#ok }" | sed 's/^ *//')" ;;
+    "FAIL "*) fail "conformance: ${line#FAIL }" ;;
+    *) printf '     %s\n' "$line" ;;
+  esac
+done < "$TMPD/conformance.out"
+assert_eq "the installed queue-conformance passes with the example plugin" 0 "$rc"
 
 # The log is now mostly finished jobs: the next start compacts it.
 before=$(stat -c %s "$Q")
