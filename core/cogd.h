@@ -129,6 +129,7 @@ cog_timer_t *cog_timer_add(uint64_t ms, cog_timer_fn fn, void *arg);
 void cog_timer_cancel(cog_timer_t *t);
 uint64_t cog_now_ms(void);
 int64_t cog_unix_time(void);
+int64_t cog_unix_time_us(void);   /* the same clock, in µs */
 
 /* ------------------------------------------------------------ listen.c */
 typedef struct cog_listen_cfg {
@@ -202,7 +203,8 @@ void cog_tls_free(void);
 typedef struct cog_engine_cfg {
   uint64_t max_jobs;        /* jobs held in memory, 0 = no limit        */
   uint64_t max_job_bytes;   /* their unique+reducer+payload bytes, 0 = no limit */
-  uint32_t job_retries;     /* 0 = unlimited                            */
+  uint32_t job_retries;     /* runs at most, 0 = unlimited              */
+  int timeout_requeue;      /* CAN_DO_TIMEOUT expiry requeues (not fails) */
   uint32_t worker_wakeup;   /* 0 = all                                  */
   int round_robin;
   const char *host;         /* for job handles                          */

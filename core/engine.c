@@ -469,7 +469,7 @@ static void timeout_fire(void *arg)
 {
   cog_job_t *j = arg;
   j->timer = NULL;
-  cog_job_lost(j, "CAN_DO_TIMEOUT expired");
+  cog_job_expired(j);
 }
 
 /* Highest priority first across all the worker's functions; among its

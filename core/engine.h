@@ -207,8 +207,12 @@ void cog_heap_arm(void);
 void cog_job_relay(cog_job_t *j, const cog_event_t *ev);
 /* End a job: relay a terminal event (if ev), tell the queue, free. */
 void cog_job_finish(cog_job_t *j, const cog_event_t *ev);
-/* A worker lost the job (disconnect, timeout): requeue or fail it. */
+/* A worker lost the running job (disconnect; timeout with
+ * --requeue-on-timeout): requeue it, or fail it once -j allows no more. */
 void cog_job_lost(cog_job_t *j, const char *why);
+/* Its worker's CAN_DO_TIMEOUT expired: fail it (WORK_FAIL), or with
+ * --requeue-on-timeout treat it as lost. */
+void cog_job_expired(cog_job_t *j);
 
 /* engine.c */
 void cog_hist_add(cog_histogram_t *h, double seconds);

@@ -329,8 +329,14 @@ void cog_heap_arm(void)
     return;
   if (cog_E.heap_timer)
     cog_timer_cancel(cog_E.heap_timer);
-  int64_t now = cog_unix_time();
-  uint64_t ms = at > now ? (uint64_t)(at - now) * 1000 : 0;
+  /* From the µs clock, rounded up to the timer's ms: the job is due when
+   * its second begins, not up to a second later. */
+  int64_t now_us = cog_unix_time_us(), now = now_us / 1000000;
+  uint64_t ms = 0;
+  if (at > now + INT32_MAX)
+    ms = (uint64_t)(at - now) * 1000;  /* decades away: seconds will do */
+  else if (at > now)
+    ms = ((uint64_t)(at * 1000000 - now_us) + 999) / 1000;
   cog_E.heap_timer = cog_timer_add(ms, heap_fire, NULL);
   cog_E.heap_timer_at = at;
 }
@@ -422,10 +428,32 @@ void cog_job_finish(cog_job_t *j, const cog_event_t *ev)
   cog_job_free(j);
 }
 
+/* Fail a job to its clients (WORK_FAIL), counted in its function's
+ * `failed`; one nobody wants any more ends quietly. */
+static void job_fail(cog_job_t *j, const char *h, int hl, const char *why)
+{
+  if ((j->flags & COG_JOB_IGNORE) && cog_list_empty(&j->listeners) && !(j->flags & COG_JOB_BG)) {
+    cog_job_finish(j, NULL);
+    return;
+  }
+  cog_log(COG_LOG_NOTICE, "job %s (%s) failed after %u run(s): %s", h, j->fn->name,
+          j->retries, why);
+  cog_event_t ev = { .type = COG_EV_FAIL, .handle = h, .handle_len = hl > 0 ? (size_t)hl : 0 };
+  j->fn->failed++;
+  cog_job_finish(j, &ev);
+}
+
 void cog_job_lost(cog_job_t *j, const char *why)
 {
   char h[COG_HANDLE_MAX + 1];
   int hl = cog_job_format_handle(j, h, sizeof(h));
+  /* -j N: a job runs at most N times, as in gearmand 1.1: the N-th loss
+   * fails it.  `retries` counts the runs that ended lost. */
+  j->retries++;
+  if (cog_E.cfg.job_retries && j->retries >= cog_E.cfg.job_retries) {
+    job_fail(j, h, hl, why);
+    return;
+  }
   if (j->timer) {
     cog_timer_cancel(j->timer);
     j->timer = NULL;
@@ -439,17 +467,19 @@ void cog_job_lost(cog_job_t *j, const char *why)
     cog_job_finish(j, NULL);
     return;
   }
-  /* -j N: N requeues, then the next loss fails the job (DECISIONS.md). */
-  j->retries++;
-  if (cog_E.cfg.job_retries && j->retries > cog_E.cfg.job_retries) {
-    cog_log(COG_LOG_NOTICE, "job %s (%s) failed after %u attempts: %s", h, j->fn->name,
-            j->retries, why);
-    cog_event_t ev = { .type = COG_EV_FAIL, .handle = h, .handle_len = (size_t)hl };
-    j->fn->failed++;
-    cog_job_finish(j, &ev);
-    return;
-  }
   cog_log(COG_LOG_INFO, "job %s (%s) requeued (attempt %u): %s", h, j->fn->name, j->retries, why);
   j->numerator = j->denominator = 0;
   cog_job_make_ready(j);
+}
+
+void cog_job_expired(cog_job_t *j)
+{
+  if (cog_E.cfg.timeout_requeue) {
+    cog_job_lost(j, "CAN_DO_TIMEOUT expired");
+    return;
+  }
+  char h[COG_HANDLE_MAX + 1];
+  int hl = cog_job_format_handle(j, h, sizeof(h));
+  j->retries++;
+  job_fail(j, h, hl, "CAN_DO_TIMEOUT expired");
 }

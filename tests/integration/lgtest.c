@@ -770,6 +770,64 @@ static int mode_status_worker(const char *fn, const char *num, const char *den, 
   return rc == GEARMAN_SUCCESS ? 0 : 1;
 }
 
+/* slow-worker / crash-worker: each job appends a line to run_file first */
+static const char *run_file;
+static int slow_ms;
+
+static void note_run(const char *what)
+{
+  FILE *f = fopen(run_file, "a");
+  if (f) {
+    fprintf(f, "%s\n", what);
+    fclose(f);
+  }
+}
+
+static void *fn_slow(gearman_job_st *job, void *ctx, size_t *size, gearman_return_t *ret)
+{
+  (void)job;
+  (void)ctx;
+  note_run("run");
+  msleep(slow_ms);
+  *size = 4;
+  *ret = GEARMAN_SUCCESS;
+  return strdup("late");
+}
+
+static void *fn_crash(gearman_job_st *job, void *ctx, size_t *size, gearman_return_t *ret)
+{
+  (void)job;
+  (void)ctx;
+  (void)size;
+  (void)ret;
+  note_run("run");
+  _exit(3); /* the connection drops with the job held */
+}
+
+/* A worker of fn registered with gearman_worker_add_function's timeout
+ * (timeout_ms, 0 = none) running jobs until killed; crash: each job exits
+ * the process instead. */
+static int mode_job_worker(const char *fn, const char *timeout_ms, const char *file, int crash,
+                           const char *sleep_ms)
+{
+  run_file = file;
+  slow_ms = sleep_ms ? atoi(sleep_ms) : 0;
+  gearman_worker_st *w = new_worker();
+  gearman_worker_set_timeout(w, 1000);
+  gearman_worker_add_function(w, fn, (uint32_t)strtoul(timeout_ms, NULL, 10),
+                              crash ? fn_crash : fn_slow, NULL);
+  for (;;) {
+    gearman_return_t rc = gearman_worker_work(w);
+    if (rc == GEARMAN_SUCCESS || rc == GEARMAN_TIMEOUT || rc == GEARMAN_NO_JOBS ||
+        rc == GEARMAN_IO_WAIT || rc == GEARMAN_NO_ACTIVE_FDS)
+      continue;
+    /* the late answer's ERROR JOB_NOT_FOUND, a lost server: go on */
+    fprintf(stderr, "lgtest worker: %s\n", gearman_strerror(rc));
+    msleep(100);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   const char *p = getenv("PORT");
@@ -798,7 +856,12 @@ int main(int argc, char **argv)
     return mode_exc_worker(argv[2], argv[3]);
   if (argc >= 6 && !strcmp(argv[1], "status-worker"))
     return mode_status_worker(argv[2], argv[3], argv[4], argv[5]);
+  if (argc >= 6 && !strcmp(argv[1], "slow-worker"))
+    return mode_job_worker(argv[2], argv[3], argv[5], 0, argv[4]);
+  if (argc >= 5 && !strcmp(argv[1], "crash-worker"))
+    return mode_job_worker(argv[2], argv[3], argv[4], 1, NULL);
   fprintf(stderr, "usage: lgtest [-p PORT] suite|status H|ustatus U|submit-bg F U D|run F D [exceptions]|"
-                  "exc-worker F TEXT|status-worker F N D FILE\n");
+                  "exc-worker F TEXT|status-worker F N D FILE|slow-worker F TIMEOUT_MS SLEEP_MS FILE|"
+                  "crash-worker F TIMEOUT_MS FILE\n");
   return 2;
 }

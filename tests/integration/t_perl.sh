@@ -2,7 +2,8 @@
 # Perl Gearman::Client / Gearman::Worker (libgearman-client-perl): fg round
 # trip (binary), bg job + get_status, task sets, priorities, status
 # callbacks, failure, exceptions, CAN_DO_TIMEOUT via register_function
-# with a timeout (seconds for Perl; cogd reads values < 1000 as seconds).
+# with a timeout (seconds for Perl; cogd reads values < 1000 as seconds):
+# a job longer than it fails, do_task returns undef within timeout + 1 s.
 . "$(dirname "$0")/lib.sh"
 need perl python3
 perl -MGearman::Client -MGearman::Worker -e 1 2>/dev/null || skip "Gearman::Client/Gearman::Worker not installed"
@@ -25,6 +26,9 @@ if ($which eq "main") {
     $w->register_function(perl_slow => 3 => sub { append("slow.runs", "run"); select(undef, undef, undef, 1.5); "slow done" });
     # CAN_DO_TIMEOUT perl_quick 3: the job takes 0.1 s
     $w->register_function(perl_quick => 3 => sub { select(undef, undef, undef, 0.1); "quick done" });
+} elsif ($which eq "timeout") {
+    # CAN_DO_TIMEOUT perl_timeout 1: the job takes 3 s
+    $w->register_function(perl_timeout => 1 => sub { append("timeout.runs", "run"); select(undef, undef, undef, 3); "too late" });
 } else {
     $w->register_function(perl_die => sub { die "perl died\n" });
 }
@@ -35,6 +39,7 @@ EOF2
 cat > "$TMPD/client.pl" <<'EOF2'
 use strict; use warnings;
 use Gearman::Client;
+use Time::HiRes ();
 $| = 1;
 my ($port, $dir, $server) = @ARGV;
 my $n = 0;
@@ -90,6 +95,19 @@ if ($server eq "cogd") {
     is(scalar(lines("slow.runs")), 1, "cogd: ... and ran exactly once (no timeout requeue)");
 }
 
+if ($server eq "cogd") {
+    # CAN_DO_TIMEOUT 1 (second) and a 3 s job: the task fails
+    ok(wait_for(sub { lines("timeout.ready") }, 10), "timeout worker ready");
+    my $tfail = 0;
+    my $t0 = Time::HiRes::time();
+    $r = $c->do_task(perl_timeout => "x", { on_fail => sub { $tfail++ }, timeout => 15 });
+    my $dt = Time::HiRes::time() - $t0;
+    ok(!defined $r, "cogd: do_task on a job longer than the worker's timeout returns undef");
+    is($tfail, 1, "cogd: ... on_fail called once");
+    ok($dt >= 0.9 && $dt <= 2.0, sprintf("cogd: ... within timeout + 1 s (%.2f s)", $dt));
+    is(scalar(lines("timeout.runs")), 1, "cogd: ... the job ran once (not requeued)");
+}
+
 # exceptions
 ok(wait_for(sub { lines("die.ready") }, 10), "second worker ready");
 my $ce = Gearman::Client->new(job_servers => ["127.0.0.1:$port"], exceptions => 1);
@@ -105,6 +123,7 @@ bg perl "$TMPD/worker.pl" "$PORT" "$TMPD" main > "$TMPD/worker.main.log" 2>&1
 W1=$BG_PID
 bg perl "$TMPD/worker.pl" "$PORT" "$TMPD" die > "$TMPD/worker.die.log" 2>&1
 W2=$BG_PID
+bg perl "$TMPD/worker.pl" "$PORT" "$TMPD" timeout > "$TMPD/worker.timeout.log" 2>&1
 main_ready() { [ -s "$TMPD/main.ready" ]; }
 wait_until 10 main_ready || fail "Perl worker did not start" "$(tail -n 3 "$TMPD/worker.main.log")"
 

@@ -1,16 +1,18 @@
 #!/bin/bash
-# Job retries (-j N): a job whose worker disconnects is requeued.  cogd
-# (DECISIONS.md): -j N allows N requeues, the next loss fails the job;
-# gearmand 1.1 fails it at the N-th loss.  Failing means foreground clients
-# get WORK_FAIL and background jobs are dropped.  With the default (-j 0 =
+# Job retries (-j N): a job whose worker disconnects is requeued; a job
+# runs at most N times: the N-th loss fails it (gearmand 1.1 too).  Failing
+# means foreground clients get WORK_FAIL and background jobs are dropped.
+# With the real clients (libgearman, Perl) and -j 3, a worker that always
+# crashes mid-job runs each job exactly 3 times.  With the default (-j 0 =
 # unlimited) it is retried until a good worker completes it.  CANT_DO /
 # RESET_ABILITIES by the holder (gearmand: requeue; cogd: the job stays with
 # its worker).  WORK_FAIL from a worker is never retried.
 . "$(dirname "$0")/lib.sh"
 need python3
+need_lgtest
 
 # -- -j 2
-if [ "$SERVER" = cogd ]; then LOSSES=3; else LOSSES=2; fi
+LOSSES=2
 export LOSSES
 server_start -j 2
 py_check "retries -j 2" <<'EOF2'
@@ -132,6 +134,55 @@ w.send(GRAB_JOB)
 check("a failed job is not retried", "NO_JOB", name(w.expect(JOB_ASSIGN, NO_JOB)[0]))
 done()
 EOF2
+
+server_stop
+
+# -- -j 3 with real clients and workers that always crash mid-job: the
+# worker is restarted in a loop until the test stops it.
+server_start -j 3
+crash_loop() { # STOPFILE COMMAND...: run COMMAND again and again
+  local stop=$1; shift
+  while [ ! -e "$stop" ]; do "$@" > /dev/null 2>&1; sleep 0.05; done
+}
+bg crash_loop "$TMPD/stop.lg" "$LGTEST" -p "$PORT" crash-worker lg_crash 0 "$TMPD/lg_crash.runs"
+LOOP=$BG_PID
+out=$(timeout 30 "$LGTEST" -p "$PORT" run lg_crash data 2>&1)
+touch "$TMPD/stop.lg"
+sleep 0.5
+kill_bg "$LOOP"
+assert_match "libgearman -j 3: the client's job fails" '^FAIL' "$out"
+assert_eq "libgearman -j 3: a crashing worker ran the job exactly 3 times" 3 \
+  "$(line_count "$TMPD/lg_crash.runs")"
+
+if perl -MGearman::Client -MGearman::Worker -e 1 2>/dev/null; then
+  cat > "$TMPD/crash.pl" <<'EOF2'
+use strict; use warnings;
+use Gearman::Worker;
+use POSIX ();
+my ($port, $file) = @ARGV;
+my $w = Gearman::Worker->new(job_servers => ["127.0.0.1:$port"]);
+$w->register_function(perl_crash => sub {
+    open(my $fh, ">>", $file) or die; print $fh "run\n"; close $fh;
+    POSIX::_exit(3);
+});
+$w->work while 1;
+EOF2
+  bg crash_loop "$TMPD/stop.perl" perl "$TMPD/crash.pl" "$PORT" "$TMPD/perl_crash.runs"
+  LOOP=$BG_PID
+  out=$(timeout 30 perl -MGearman::Client -e '
+    my $c = Gearman::Client->new(job_servers => ["127.0.0.1:$ARGV[0]"]);
+    my $failed = 0;
+    my $r = $c->do_task(perl_crash => "x", { on_fail => sub { $failed++ }, timeout => 25 });
+    print defined $r ? "RESULT\n" : "UNDEF fail=$failed\n";' "$PORT" 2>&1)
+  touch "$TMPD/stop.perl"
+  sleep 0.5
+  kill_bg "$LOOP"
+  assert_eq "Perl -j 3: do_task returns undef, on_fail once" "UNDEF fail=1" "$out"
+  assert_eq "Perl -j 3: a crashing worker ran the job exactly 3 times" 3 \
+    "$(line_count "$TMPD/perl_crash.runs")"
+else
+  log "Gearman::Client/Gearman::Worker not installed: Perl -j 3 check not run"
+fi
 
 assert_true "server still running" server_alive
 finish

@@ -462,10 +462,13 @@ static void store(uint64_t id, const char *fn, const char *uniq, const void *dat
 
 /* ------------------------------------------------------------ fixture */
 
+static int timeout_requeue; /* --requeue-on-timeout for the next engine_up */
+
 static void engine_up(uint32_t retries, uint32_t wakeup)
 {
   cog_engine_cfg_t cfg = {
     .job_retries = retries,
+    .timeout_requeue = timeout_requeue,
     .worker_wakeup = wakeup,
     .round_robin = 1,
     .host = "testhost",
@@ -477,6 +480,7 @@ static void setup(void)
 {
   memset(fakes, 0, sizeof(fakes));
   memset(&FQ, 0, sizeof(FQ));
+  timeout_requeue = 0;
   ck_assert_int_eq(cog_loop_init(), COG_OK);
   engine_up(0, 0);
 }
@@ -1525,19 +1529,13 @@ START_TEST(retries_exhausted_fails_job)
   can_do(w2, "f");
   ck_assert_int_eq(grab(w2, NULL), COG_OK);
   close_peer(w2);
-  /* -j 2: two requeues are allowed (DECISIONS.md), the third loss fails */
-  ck_assert_int_eq(c->nev, 0);
-  ck_assert(job_known(h));
-  can_do(w3, "f");
-  ck_assert_int_eq(grab(w3, NULL), COG_OK);
-  close_peer(w3);
+  /* -j 2: a job runs at most twice (gearmand 1.1): the second loss fails */
   ck_assert_int_eq(c->nev, 1);
   ck_assert_int_eq(c->ev[0].type, COG_EV_FAIL);
   ck_assert_str_eq(c->ev[0].handle, h);
   ck_assert(!job_known(h));
-  fake_t *w4 = peer(4);
-  can_do(w4, "f");
-  ck_assert_int_eq(grab(w4, NULL), COG_ENOTFOUND);
+  can_do(w3, "f");
+  ck_assert_int_eq(grab(w3, NULL), COG_ENOTFOUND);
   ck_assert_uint_eq(fn_info("f").failed, 1);
   ck_assert_uint_eq(fn_info("f").running, 0);
 }
@@ -1563,14 +1561,14 @@ END_TEST
 
 START_TEST(background_job_fails_when_retries_exhausted)
 {
-  reinit(1, 0);
+  reinit(2, 0);
   fake_t *c = peer(0), *w0 = peer(2), *w = peer(1);
   char h[HMAX];
   ck_assert_int_eq(submit_bg(c, "f", "u", "x", 0, h), COG_OK);
   can_do(w0, "f");
   ck_assert_int_eq(grab(w0, NULL), COG_OK);
   close_peer(w0);
-  ck_assert(job_known(h)); /* -j 1: one requeue */
+  ck_assert(job_known(h)); /* -j 2: one requeue */
   can_do(w, "f");
   ck_assert_int_eq(grab(w, NULL), COG_OK);
   close_peer(w);
@@ -1582,8 +1580,53 @@ END_TEST
 
 /* ===================================================== CAN_DO_TIMEOUT */
 
+/* Expiry fails the job by default: WORK_FAIL to its client, counted,
+ * gone; the late worker's answers get ENOTFOUND. */
+START_TEST(can_do_timeout_fails_job)
+{
+  fake_t *c = peer(0), *w1 = peer(1), *w2 = peer(2);
+  char h[HMAX];
+  ck_assert_int_eq(submit(c, "slow", NULL, "job", h), COG_OK);
+  ck_assert_int_eq(cog_can_do(w1->p, "slow", 4, 50), COG_OK);
+  can_do(w2, "slow");
+  ck_assert_int_eq(grab(w1, NULL), COG_OK);
+  run_loop_ms(200);
+  ck_assert_int_eq(c->nev, 1);
+  ck_assert_int_eq(c->ev[0].type, COG_EV_FAIL);
+  ck_assert_str_eq(c->ev[0].handle, h);
+  ck_assert(!job_known(h));
+  ck_assert_uint_eq(cog_engine_running_jobs(), 0);
+  ck_assert_uint_eq(fn_info("slow").failed, 1);
+  ck_assert_uint_eq(fn_info("slow").running, 0);
+  ck_assert_int_eq(complete(w1, h, "late"), COG_ENOTFOUND);
+  ck_assert_int_eq(grab(w2, NULL), COG_ENOTFOUND);
+  ck_assert_int_eq(c->nev, 1);
+}
+END_TEST
+
+/* A background job whose worker times out is failed: removed from the
+ * persistent queue too. */
+START_TEST(can_do_timeout_fails_background_job)
+{
+  use_fake_queue(FQ_SYNC_OK);
+  fake_t *c = peer(0), *w = peer(1);
+  ck_assert_int_eq(cog_can_do(w->p, "slow", 4, 50), COG_OK);
+  ck_assert_int_eq(submit_bg(c, "slow", "u1", "x", 1, NULL), COG_AGAIN);
+  cog_defer_run();
+  ck_assert_int_eq(grab(w, NULL), COG_OK);
+  run_loop_ms(200);
+  ck_assert_int_eq(FQ.ndone, 1);
+  ck_assert_uint_eq(FQ.done[0].id, FQ.enq[0].id);
+  ck_assert_int_eq(njobs(), 0);
+  ck_assert_uint_eq(fn_info("slow").failed, 1);
+  ck_assert_int_eq(grab(w, NULL), COG_ENOTFOUND);
+}
+END_TEST
+
 START_TEST(can_do_timeout_requeues)
 {
+  timeout_requeue = 1;
+  reinit(0, 0);
   fake_t *c = peer(0), *w1 = peer(1), *w2 = peer(2);
   char h[HMAX];
   ck_assert_int_eq(submit(c, "slow", NULL, "job", h), COG_OK);
@@ -1639,14 +1682,15 @@ END_TEST
 
 START_TEST(can_do_timeout_counts_as_retry)
 {
-  reinit(1, 0);
+  timeout_requeue = 1;
+  reinit(2, 0);
   fake_t *c = peer(0), *w = peer(1);
   char h[HMAX];
   ck_assert_int_eq(submit(c, "slow", NULL, "job", h), COG_OK);
   ck_assert_int_eq(cog_can_do(w->p, "slow", 4, 50), COG_OK);
   ck_assert_int_eq(grab(w, NULL), COG_OK);
   run_loop_ms(200);
-  ck_assert_int_eq(c->nev, 0); /* -j 1: the first expiry requeues */
+  ck_assert_int_eq(c->nev, 0); /* -j 2: the first expiry requeues */
   ck_assert(job_known(h));
   ck_assert_int_eq(grab(w, NULL), COG_OK);
   run_loop_ms(200);
@@ -2206,7 +2250,7 @@ END_TEST
 
 START_TEST(queue_done_on_retries_exhausted)
 {
-  reinit(1, 0);
+  reinit(2, 0);
   use_fake_queue(FQ_SYNC_OK);
   fake_t *c = peer(0), *w = peer(1);
   can_do(w, "q");
@@ -2214,7 +2258,7 @@ START_TEST(queue_done_on_retries_exhausted)
   cog_defer_run();
   ck_assert_int_eq(grab(w, NULL), COG_OK);
   close_peer(w);
-  ck_assert_int_eq(FQ.ndone, 0); /* -j 1: requeued once */
+  ck_assert_int_eq(FQ.ndone, 0); /* -j 2: requeued once */
   fake_t *w2 = peer(2);
   can_do(w2, "q");
   ck_assert_int_eq(grab(w2, NULL), COG_OK);
@@ -2735,6 +2779,8 @@ static Suite *engine_suite(void)
   tcase_add_test(tc, background_job_fails_when_retries_exhausted);
 
   tc = tcase(s, "timers", 60);
+  tcase_add_test(tc, can_do_timeout_fails_job);
+  tcase_add_test(tc, can_do_timeout_fails_background_job);
   tcase_add_test(tc, can_do_timeout_requeues);
   tcase_add_test(tc, can_do_timeout_not_fired_when_done);
   tcase_add_test(tc, can_do_timeout_counts_as_retry);
