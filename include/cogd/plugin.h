@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define COG_ABI_MAJOR 1
-#define COG_ABI_MINOR 1
+#define COG_ABI_MINOR 2
 
 /* Priorities of the core's event base (see cog_host_t.event_base). */
 #define COG_EVENT_PRIORITIES   3
