@@ -129,7 +129,6 @@ cog_timer_t *cog_timer_add(uint64_t ms, cog_timer_fn fn, void *arg);
 void cog_timer_cancel(cog_timer_t *t);
 uint64_t cog_now_ms(void);
 int64_t cog_unix_time(void);
-int64_t cog_unix_time_us(void);   /* the same clock, in µs */
 
 /* ------------------------------------------------------------ listen.c */
 typedef struct cog_listen_cfg {

@@ -329,14 +329,8 @@ void cog_heap_arm(void)
     return;
   if (cog_E.heap_timer)
     cog_timer_cancel(cog_E.heap_timer);
-  /* From the µs clock, rounded up to the timer's ms: the job is due when
-   * its second begins, not up to a second later. */
-  int64_t now_us = cog_unix_time_us(), now = now_us / 1000000;
-  uint64_t ms = 0;
-  if (at > now + INT32_MAX)
-    ms = (uint64_t)(at - now) * 1000;  /* decades away: seconds will do */
-  else if (at > now)
-    ms = ((uint64_t)(at * 1000000 - now_us) + 999) / 1000;
+  int64_t now = cog_unix_time();
+  uint64_t ms = at > now ? (uint64_t)(at - now) * 1000 : 0;
   cog_E.heap_timer = cog_timer_add(ms, heap_fire, NULL);
   cog_E.heap_timer_at = at;
 }

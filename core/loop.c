@@ -204,17 +204,7 @@ uint64_t cog_now_ms(void)
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* The precise real-time clock, not time(): on Linux time() reads the
- * coarse clock, a few ms behind, which would make a timer armed from
- * cog_unix_time_us() fire before the second it waits for has begun. */
-int64_t cog_unix_time_us(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int64_t cog_unix_time(void)
 {
-  return cog_unix_time_us() / 1000000;
+  return (int64_t)time(NULL);
 }

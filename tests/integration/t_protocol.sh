@@ -130,40 +130,6 @@ else:
 check_true("connection fine after the epoch submissions", c.echo_ok())
 w.close()
 
-# -- an epoch job is due when its second begins.  Submitted 0.3 s into a
-# second for the second after next; a sleeping worker's NOOP is timed
-# against the due second (same real-time clock as the server's).  cogd's
-# timer is armed from a µs clock, rounded up to the next ms: the target is
-# within 10 ms.  Three tries: what the server does shows in the smallest
-# delay, while a loaded 2-core machine can add scheduling delay to any one
-# try, which the others are there to absorb.  (Armed from whole seconds, as
-# before, every try is about 0.3 s late.)
-import os
-lates = []
-for i in range(3):
-    while not 0.25 <= time.time() % 1 < 0.35:
-        time.sleep(0.01)
-    at = int(time.time()) + 2
-    c.send(SUBMIT_JOB_EPOCH, "pr_ontime", "", str(at), "x%d" % i)
-    t, a = c.expect(JOB_CREATED, ERROR)
-    hw = worker("pr_ontime")
-    hw.send(PRE_SLEEP)
-    try:
-        t, _ = hw.recv_args(timeout=6)
-        lates.append(time.time() - at if t == NOOP else None)
-    except Timeout:
-        lates.append(None)
-    j = hw.grab(timeout=5)
-    if j:
-        hw.send(WORK_COMPLETE, j[0], "")
-    hw.close()
-check_true("epoch jobs: the worker is never woken before the due second %r" % lates,
-           None not in lates and min(lates) >= 0, repr(lates))
-if IS_COGD and os.environ.get("COGD_VALGRIND", "0") != "1":
-    check_true("cogd: a sleeping worker is woken for an epoch job within 10 ms after its second begins "
-               "(best of three: %s)" % (None not in lates and "%.1f ms" % (min(lates) * 1000)),
-               None not in lates and min(lates) <= 0.010, repr(lates))
-
 # -- SET_CLIENT_ID has no reply
 x = Conn()
 x.send(SET_CLIENT_ID, "some-id")
