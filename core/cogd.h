@@ -213,13 +213,9 @@ int cog_engine_init(const cog_engine_cfg_t *cfg);
 void cog_engine_free(void);
 /* Attach a queue plugin (NULL: in-memory only). */
 void cog_engine_set_queue(const cog_queue_ops_t *ops, void *state);
-/* Replay the queue into the engine. */
-int cog_engine_replay(void);
 /* Totals for graceful shutdown and metrics. */
 uint64_t cog_engine_running_jobs(void);
 uint64_t cog_engine_pending_commits(void);
-/* Commit whatever is buffered now (end of turn does it by itself). */
-void cog_engine_commit_now(void);
 /* Graceful shutdown: refuse new jobs, hand out no more work. */
 void cog_engine_drain(void);
 const char *cog_engine_handle_prefix(void);
@@ -238,7 +234,6 @@ void cog_pre_sleep(cog_peer_t *p);
 int cog_work(cog_peer_t *p, const cog_event_t *ev);
 int cog_job_status(const char *handle, size_t len, cog_job_status_t *out);
 int cog_job_status_unique(const char *unique, size_t len, cog_job_status_t *out);
-void cog_commit_done(cog_commit_t *c, int rc, const char *msg);
 void cog_foreach_function(void (*fn)(void *, const cog_function_info_t *), void *arg);
 void cog_foreach_peer(void (*fn)(void *, const cog_peer_view_t *), void *arg);
 void cog_foreach_job(void (*fn)(void *, const cog_job_view_t *), void *arg);
@@ -247,16 +242,23 @@ void cog_foreach_listening(const cog_peer_t *p, void (*fn)(void *, const cog_job
 int cog_cancel_job(const char *handle, size_t len);
 int cog_function_create(const char *name, size_t len);
 int cog_function_drop(const char *name, size_t len);
+/* Text for a COG_E* code ("QUEUE_ERROR"-style names are the binary
+ * protocol's business; this is for logs). */
+const char *cog_strerror(int rc);
+
+/* ------------------------------------------------------------ commit.c */
+/* Replay the queue into the engine. */
+int cog_engine_replay(void);
+/* Commit whatever is buffered now (end of turn does it by itself). */
+void cog_engine_commit_now(void);
+/* A queue plugin's answer to one commit (the host's commit_done). */
+void cog_commit_done(cog_commit_t *c, int rc, const char *msg);
 
 /* ---------------------------------------------------------- lifecycle.c */
 /* Ask the server to stop (from a signal, the admin protocol, HTTP). */
 void cog_shutdown(int graceful);
 int cog_shutting_down(void);
 void cog_lifecycle_free(void);
-
-/* Text for a COG_E* code ("QUEUE_ERROR"-style names are the binary
- * protocol's business; this is for logs). */
-const char *cog_strerror(int rc);
 
 /* ------------------------------------------------------------ daemon.c */
 /* Detach: fork twice; the original process waits for cog_daemon_ready()

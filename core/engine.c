@@ -190,7 +190,7 @@ void cog_peer_close(cog_peer_t *p)
   /* Foreground jobs nobody listens to any more are dropped; a running one
    * finishes and its result is discarded.  Background jobs stay. */
   cog_list_foreach_safe(l, t, &p->listening) {
-    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, plink);
+    cog_listener_node_t *n = cog_container_of(l, cog_listener_node_t, plink);
     cog_job_t *j = n->job;
     cog_list_remove(&n->jlink);
     cog_list_remove(&n->plink);
@@ -236,7 +236,7 @@ int cog_peer_set_id(cog_peer_t *p, const char *id, size_t len)
 
 static int attach_listener(cog_job_t *j, cog_peer_t *p)
 {
-  cog_lnode_t *n = malloc(sizeof(*n));
+  cog_listener_node_t *n = malloc(sizeof(*n));
   if (n == NULL)
     return COG_ENOMEM;
   n->job = j;
@@ -720,7 +720,7 @@ void cog_foreach_listening(const cog_peer_t *p, void (*fn)(void *, const cog_job
   struct iter it = { .job = fn, .arg = arg };
   const cog_link_t *l;
   for (l = p->listening.next; l != &p->listening; l = l->next)
-    job_visit_one(&it, cog_container_of(l, cog_lnode_t, plink)->job);
+    job_visit_one(&it, cog_container_of(l, cog_listener_node_t, plink)->job);
 }
 
 /* -------------------------------------------------------------- admin */
@@ -738,7 +738,7 @@ int cog_cancel_job(const char *handle, size_t len)
   cog_job_relay(j, &ev);
   cog_link_t *l, *t;
   cog_list_foreach_safe(l, t, &j->listeners) {
-    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, jlink);
+    cog_listener_node_t *n = cog_container_of(l, cog_listener_node_t, jlink);
     cog_list_remove(&n->jlink);
     cog_list_remove(&n->plink);
     free(n);

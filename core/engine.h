@@ -35,7 +35,7 @@ typedef struct cog_listener_node {
   cog_link_t plink;   /* in peer->listening */
   cog_job_t *job;
   cog_peer_t *peer;
-} cog_lnode_t;
+} cog_listener_node_t;
 
 /* A submit answered later, when the batch of the turn it was made in is
  * applied.  Owned by that batch; also linked from its peer and, while the
@@ -56,7 +56,7 @@ struct cog_peer {
   cog_link_t all;
   cog_link_t abilities;
   cog_link_t running;     /* jobs assigned to this worker (job->wlink) */
-  cog_link_t listening;   /* cog_lnode_t.plink */
+  cog_link_t listening;   /* cog_listener_node_t.plink */
   cog_link_t acks;        /* cog_ack_t.plink */
   cog_link_t unslept;     /* abilities not in their function's sleepers (slink) */
   uint32_t nabilities;

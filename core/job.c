@@ -63,7 +63,7 @@ void cog_job_free(cog_job_t *j)
 {
   cog_link_t *l, *t;
   cog_list_foreach_safe(l, t, &j->listeners) {
-    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, jlink);
+    cog_listener_node_t *n = cog_container_of(l, cog_listener_node_t, jlink);
     cog_list_remove(&n->plink);
     cog_list_remove(&n->jlink);
     free(n);
@@ -400,7 +400,7 @@ void cog_job_relay(cog_job_t *j, const cog_event_t *ev)
 {
   cog_link_t *l, *t;
   cog_list_foreach_safe(l, t, &j->listeners) {
-    cog_lnode_t *n = cog_container_of(l, cog_lnode_t, jlink);
+    cog_listener_node_t *n = cog_container_of(l, cog_listener_node_t, jlink);
     n->peer->ops->event(n->peer->ctx, ev);
   }
 }
