@@ -202,6 +202,7 @@ static void apply(cog_commit_t *c)
         j->fn->npending[j->prio]--;
         j->state = 0;
         j->flags |= COG_JOB_STORED;
+        j->fn->keep = 1;
         cog_job_make_ready(j);
       }
       continue;
@@ -214,8 +215,10 @@ static void apply(cog_commit_t *c)
     if (j->state == COG_JOB_PENDING) {
       j->fn->npending[j->prio]--;
       j->state = 0;
-      j->fn->submitted--;
+      cog_fn_t *fn = j->fn;
+      fn->submitted--;
       cog_job_free(j);
+      cog_fn_release(fn);
     } else {
       /* A foreground job made background by a later submit: it goes back
        * to being foreground, and dies with its clients as such. */
@@ -333,8 +336,11 @@ static int replay_add(void *ctx, const cog_qjob_t *q)
     .priority = q->priority, .background = 1, .when = q->when,
   };
   cog_job_t *j = cog_job_new(fn, &s);
-  if (j == NULL)
+  if (j == NULL) {
+    cog_fn_release(fn);
     return COG_ENOMEM;
+  }
+  fn->keep = 1;
   j->store_id = q->id;
   j->flags |= COG_JOB_STORED;
   fn->submitted++;

@@ -265,11 +265,10 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
     return COG_ETOOLARGE;
   if (cog_E.draining || cog_loop_stopping())
     return COG_ESHUTDOWN;
-  cog_fn_t *fn = cog_fn_get(s->function, s->function_len);
-  if (fn == NULL)
-    return COG_ENOMEM;
-
-  cog_job_t *j = cog_job_by_unique(fn, s->unique, s->unique_len, s->data, s->data_len);
+  /* The function is made only for a job that passes the limits, and goes
+   * again if the job is refused after all (cog_fn_release). */
+  cog_fn_t *fn = cog_fn_find(s->function, s->function_len);
+  cog_job_t *j = fn ? cog_job_by_unique(fn, s->unique, s->unique_len, s->data, s->data_len) : NULL;
   if (j) {
     /* Coalesce: the submitter gets the running job's handle; a foreground
      * submitter also gets its results.  A background submit onto a
@@ -301,7 +300,7 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
 
   /* maxqueue counts queued and running jobs of all priorities, checked
    * against the limit of the new job's priority (gearmand's rule). */
-  int32_t max = fn->maxqueue[s->priority];
+  int32_t max = fn ? fn->maxqueue[s->priority] : 0;
   if (max > 0 && cog_fn_total(fn) >= (uint32_t)max)
     return COG_EQUEUEFULL;
   /* Server-wide limits: memory is bounded, the submitter told. */
@@ -311,19 +310,22 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
       cog_E.job_bytes + s->unique_len + s->reducer_len + s->data_len > cog_E.cfg.max_job_bytes)
     return COG_EQUEUEFULL;
 
-  j = cog_job_new(fn, s);
-  if (j == NULL)
+  if (fn == NULL && (fn = cog_fn_get(s->function, s->function_len)) == NULL)
     return COG_ENOMEM;
-  fn->submitted++;
-  if (!s->background && attach_listener(j, p) != COG_OK) {
-    cog_job_free(j);
+  j = cog_job_new(fn, s);
+  if (j == NULL || (!s->background && attach_listener(j, p) != COG_OK)) {
+    if (j)
+      cog_job_free(j);
+    cog_fn_release(fn);
     return COG_ENOMEM;
   }
+  fn->submitted++;
   if ((j->flags & COG_JOB_BG) && cog_E.qops) {
     int rc = cog_commit_enqueue(j);
     if (rc != COG_OK) {
       fn->submitted--;
       cog_job_free(j);
+      cog_fn_release(fn);
       return rc;
     }
     j->state = COG_JOB_PENDING;
@@ -338,6 +340,7 @@ int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *hout, size_t *hlen)
    * gearmand prints with its builtin queue). */
   if (j->flags & COG_JOB_BG)
     j->flags |= COG_JOB_STORED;
+  fn->keep = 1;
   int rc = handle_out(j, hout, hlen);
   cog_job_make_ready(j);
   return rc;
@@ -417,16 +420,20 @@ int cog_can_do(cog_peer_t *p, const char *name, size_t len, uint32_t timeout_ms)
     return COG_OK;
   }
   cog_fn_t *fn = cog_fn_get(name, len);
-  if (fn == NULL || (a = calloc(1, sizeof(*a))) == NULL)
+  if (fn == NULL || (a = calloc(1, sizeof(*a))) == NULL) {
+    cog_fn_release(fn);
     return COG_ENOMEM;
+  }
   a->fn = fn;
   a->peer = p;
   a->timeout_ms = timeout_ms;
   if (cog_hash_insert(&cog_E.abilities, &a->hnode, ability_hash(p, fn)) != 0 &&
       cog_E.abilities.nbuckets == 0) {
     free(a);
+    cog_fn_release(fn);
     return COG_ENOMEM;
   }
+  fn->keep = 1; /* stays listed after CANT_DO, as in gearmand */
   a->turn = ++p->turns;
   cog_list_push_tail(&p->abilities, &a->plink);
   cog_list_push_tail(&fn->workers, &a->flink);
@@ -763,7 +770,11 @@ int cog_function_create(const char *name, size_t len)
     return COG_EINVAL;
   if (cog_fn_find(name, len))
     return COG_EEXISTS;
-  return cog_fn_get(name, len) ? COG_OK : COG_ENOMEM;
+  cog_fn_t *f = cog_fn_get(name, len);
+  if (f == NULL)
+    return COG_ENOMEM;
+  f->keep = 1;
+  return COG_OK;
 }
 
 int cog_function_drop(const char *name, size_t len)

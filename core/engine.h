@@ -82,6 +82,10 @@ struct cog_fn {
   cog_link_t sleepers;              /* cog_ability_t.slink; live while a->peer->sleeping */
   int32_t maxqueue[COG_PRIO_COUNT];
   uint64_t submitted, completed, failed, exceptions;
+  uint32_t njobs;                   /* jobs of any state on it            */
+  uint8_t keep;                     /* listed until dropped: made by `create
+                                     * function`, a CAN_DO or an accepted
+                                     * job; see cog_fn_release()          */
   size_t name_len;
   char name[];                      /* NUL-terminated */
 };
@@ -174,7 +178,8 @@ extern cog_engine_t cog_E;
 
 /* function.c */
 cog_fn_t *cog_fn_find(const char *name, size_t len);
-cog_fn_t *cog_fn_get(const char *name, size_t len); /* creates */
+cog_fn_t *cog_fn_get(const char *name, size_t len); /* creates; NULL: no memory */
+void cog_fn_release(cog_fn_t *fn); /* frees it if a refused request made it */
 void cog_fn_free_all(void);
 void cog_fn_wake(cog_fn_t *fn);
 uint32_t cog_fn_total(const cog_fn_t *fn);

@@ -1,7 +1,9 @@
 /* Function table: one record per function name, holding its three
  * priority queues, its workers and sleepers, limits and counters.
- * Functions are created by the first submit or CAN_DO and live until the
- * server stops (as in gearmand, `status` keeps listing them). */
+ * Functions are created by the first accepted submit, CAN_DO or `create
+ * function` and live until the server stops or `drop function` (as in
+ * gearmand, `status` keeps listing them).  A request that is refused
+ * leaves none behind: see cog_fn_release(). */
 #include "engine.h"
 
 #include <stdlib.h>
@@ -43,8 +45,25 @@ cog_fn_t *cog_fn_get(const char *name, size_t len)
   memcpy(f->name, name, len);
   f->name[len] = '\0';
   f->name_len = len;
-  cog_hash_insert(&cog_E.functions, &f->hnode, cog_hash_bytes(name, len, 0));
+  /* It fails to insert only into a table without buckets (a failed grow
+   * of a table that has some still inserts, into longer chains). */
+  if (cog_hash_insert(&cog_E.functions, &f->hnode, cog_hash_bytes(name, len, 0)) != 0 &&
+      cog_E.functions.nbuckets == 0) {
+    free(f);
+    return NULL;
+  }
   return f;
+}
+
+/* A submit creates its function before its job: when the job is refused
+ * (limits, memory, the queue's write or commit) the function goes again,
+ * unless something else holds it (a job, a worker) or made it to stay. */
+void cog_fn_release(cog_fn_t *fn)
+{
+  if (fn == NULL || fn->keep || fn->njobs || fn->nworkers)
+    return;
+  cog_hash_remove(&cog_E.functions, &fn->hnode);
+  free(fn);
 }
 
 static void fn_free(cog_hnode_t *n, void *arg)

@@ -32,6 +32,7 @@ cog_job_t *cog_job_new(cog_fn_t *fn, const cog_submit_t *s)
   cog_list_init(&j->listeners);
   cog_list_init(&j->acks);
   j->fn = fn;
+  fn->njobs++;
   j->prio = (uint8_t)s->priority;
   j->when = s->when;
   j->unique_len = (uint32_t)s->unique_len;
@@ -54,8 +55,13 @@ cog_job_t *cog_job_new(cog_fn_t *fn, const cog_submit_t *s)
     j->flags |= COG_JOB_DASH;
   j->seq = cog_E.next_seq++;
   j->store_id = j->seq;
+  if (cog_hash_insert(&cog_E.jobs, &j->hnode, seq_hash(j->seq)) != 0 &&
+      cog_E.jobs.nbuckets == 0) {
+    fn->njobs--;
+    free(j);
+    return NULL;
+  }
   cog_E.job_bytes += s->unique_len + s->reducer_len + s->data_len;
-  cog_hash_insert(&cog_E.jobs, &j->hnode, seq_hash(j->seq));
   return j;
 }
 
@@ -76,6 +82,7 @@ void cog_job_free(cog_job_t *j)
     j->timer = NULL;
   }
   cog_E.job_bytes -= j->unique_len + j->reducer_len + j->data_len;
+  j->fn->njobs--;
   cog_hash_remove(&cog_E.jobs, &j->hnode);
   if (j->flags & COG_JOB_UNIQUE)
     cog_hash_remove(&cog_E.uniques, &j->unode);

@@ -77,4 +77,48 @@ assert_match "the lazy reader's disconnection is logged" "unread, over the limit
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --check-args 2>&1)
 assert_match "--max-jobs defaults to no limit" "^max-jobs = 0$" "$out"
 assert_true "server alive" server_alive
+
+# A refused submit leaves no function behind (issue #20): not in the admin
+# `status`, not in /metrics, whether it came over the binary protocol or HTTP.
+HP=$(free_port)
+server_start --max-jobs 1 -r http --http-listen "127.0.0.1:$HP"
+HP=$HP py_check "refused submits" <<'PY'
+import os, urllib.request, urllib.error
+from gearproto import *
+U = "http://127.0.0.1:%s" % os.environ["HP"]
+def admin_status():
+    a, names = Conn(), []
+    a.raw(b"status\n")
+    for l in iter(a.line, b".\n"):
+        names.append(l.split(b"\t")[0])
+    a.close()
+    return names
+def post(fn, bg):
+    rq = urllib.request.Request(U + "/" + fn, data=b"x", method="POST")
+    if bg:
+        rq.add_header("X-Gearman-Background", "true")
+    try:
+        return urllib.request.urlopen(rq, timeout=10).status
+    except urllib.error.HTTPError as e:
+        return e.code
+c = Conn()
+c.send(SUBMIT_JOB_BG, b"lim_one", b"", b"x")
+check("the one job --max-jobs 1 allows", JOB_CREATED, c.expect(JOB_CREATED, ERROR)[0])
+c.send(SUBMIT_JOB_BG, b"lim_refused_bin", b"", b"x")
+t, a = c.expect(JOB_CREATED, ERROR)
+check("a second background submit is refused", [ERROR, b"QUEUE_ERROR"], [t, a[:1] and a[0]])
+check("a background POST is refused", 503, post("lim_refused_http", True))
+check("a foreground POST is refused", 503, post("lim_refused_httpfg", False))
+st = admin_status()
+check_true("the accepted job's function is in status", b"lim_one" in st, repr(st))
+check("status lists no function of a refused submit", [],
+      [f for f in st if f.startswith(b"lim_refused")])
+m = urllib.request.urlopen(U + "/metrics", timeout=10).read()
+check_true("/metrics names no function of a refused submit", b"lim_refused" not in m,
+           repr([l for l in m.split(b"\n") if b"lim_refused" in l][:3]))
+check_true("/metrics names the accepted one", b"lim_one" in m)
+check_true("server still answers", c.echo_ok())
+done()
+PY
+assert_true "server alive" server_alive
 finish

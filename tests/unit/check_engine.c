@@ -304,6 +304,13 @@ static cog_function_info_t fn_info(const char *name)
   return q.info;
 }
 
+static int fn_listed(const char *name)
+{
+  fn_query_t q = { .name = name };
+  cog_foreach_function(fn_visit, &q);
+  return q.found;
+}
+
 static void count_job(void *arg, const cog_job_view_t *j)
 {
   (void)j;
@@ -2164,7 +2171,7 @@ START_TEST(queue_enqueue_refused)
   ck_assert_int_eq(c->nsub, 0);
   cog_defer_run();
   ck_assert_int_eq(c->nsub, 0);
-  ck_assert_uint_eq(fn_info("q").submitted, 0);
+  ck_assert_int_eq(fn_listed("q"), 0); /* nor its function */
 }
 END_TEST
 
@@ -2511,6 +2518,74 @@ START_TEST(shutdown_refuses_submits)
 }
 END_TEST
 
+/* A refused request leaves no function behind (issue #20): not in the
+ * listings, so neither in `status` nor in /metrics. */
+START_TEST(refused_submit_leaves_no_function)
+{
+  cog_engine_free();
+  cog_engine_cfg_t cfg = { .host = "testhost", .max_jobs = 1, .max_job_bytes = 100 };
+  ck_assert_int_eq(cog_engine_init(&cfg), COG_OK);
+  fake_t *c = peer(0), *w = peer(1);
+  ck_assert_int_eq(submit_bg(c, "one", NULL, "x", 0, NULL), COG_OK);
+  /* --max-jobs, background and foreground */
+  ck_assert_int_eq(submit_bg(c, "two", NULL, "x", 0, NULL), COG_EQUEUEFULL);
+  ck_assert_int_eq(submit(c, "two", NULL, "x", NULL), COG_EQUEUEFULL);
+  ck_assert_int_eq(fn_listed("two"), 0);
+  ck_assert_int_eq(fn_listed("one"), 1);
+  /* --max-job-bytes */
+  grabbed_t g;
+  can_do(w, "one");
+  ck_assert_int_eq(grab(w, &g), COG_OK);
+  ck_assert_int_eq(complete(w, g.handle, ""), COG_OK);
+  char big[200];
+  memset(big, 'b', sizeof(big));
+  ck_assert_int_eq(submit_x(c, "three", NULL, big, sizeof(big), NULL, NULL), COG_EQUEUEFULL);
+  ck_assert_int_eq(fn_listed("three"), 0);
+  /* A function that exists stays when a submit to it is refused: one
+   * made by `create function`, one a worker has (had), one that ran jobs. */
+  ck_assert_int_eq(cog_function_create("made", 4), COG_OK);
+  can_do(w, "had");
+  ck_assert_int_eq(cog_cant_do(w->p, "had", 3), COG_OK);
+  ck_assert_int_eq(submit_bg(c, "keep", NULL, "x", 0, NULL), COG_OK);
+  ck_assert_int_eq(submit_x(c, "made", NULL, big, sizeof(big), NULL, NULL), COG_EQUEUEFULL);
+  ck_assert_int_eq(submit_x(c, "had", NULL, big, sizeof(big), NULL, NULL), COG_EQUEUEFULL);
+  ck_assert_int_eq(submit_x(c, "one", NULL, big, sizeof(big), NULL, NULL), COG_EQUEUEFULL);
+  ck_assert_int_eq(fn_listed("made") + fn_listed("had") + fn_listed("one"), 3);
+  ck_assert_uint_eq(fn_info("one").completed, 1);
+  ck_assert_int_eq(njobs(), 1);
+}
+END_TEST
+
+START_TEST(queue_refused_submit_leaves_no_function)
+{
+  /* The queue refuses the write... */
+  use_fake_queue(FQ_SYNC_FAIL);
+  fake_t *c = peer(0);
+  FQ.enqueue_rc = COG_ERROR;
+  ck_assert_int_eq(submit_bg(c, "w", NULL, "x", 1, NULL), COG_EQUEUE);
+  ck_assert_int_eq(fn_listed("w"), 0);
+  /* ...or the commit fails, after the submit was taken */
+  FQ.enqueue_rc = COG_OK;
+  ck_assert_int_eq(submit_bg(c, "cm", NULL, "x", 2, NULL), COG_AGAIN);
+  ck_assert_int_eq(submit_bg(c, "cm", NULL, "y", 3, NULL), COG_AGAIN);
+  ck_assert_int_eq(fn_listed("cm"), 1); /* pending jobs are listed */
+  cog_defer_run();
+  ck_assert_int_eq(c->nsub, 2);
+  ck_assert_int_eq(c->sub[0].rc, COG_EQUEUE);
+  ck_assert_int_eq(fn_listed("cm"), 0);
+  ck_assert_int_eq(njobs(), 0);
+  /* a committed job's function stays after it ran */
+  FQ.mode = FQ_SYNC_OK;
+  ck_assert_int_eq(submit_bg(c, "ok", NULL, "x", 4, NULL), COG_AGAIN);
+  cog_defer_run();
+  FQ.mode = FQ_SYNC_FAIL;
+  ck_assert_int_eq(submit_bg(c, "ok", NULL, "y", 5, NULL), COG_AGAIN);
+  cog_defer_run();
+  ck_assert_int_eq(fn_listed("ok"), 1);
+  ck_assert_uint_eq(fn_info("ok").queued[COG_PRIO_NORMAL], 1);
+}
+END_TEST
+
 START_TEST(long_host_name_handles_fit)
 {
   cog_engine_free();
@@ -2836,6 +2911,8 @@ static Suite *engine_suite(void)
   tcase_add_test(tc, epoch_heap_removal);
   tcase_add_test(tc, shutdown_refuses_submits);
   tcase_add_test(tc, long_host_name_handles_fit);
+  tcase_add_test(tc, refused_submit_leaves_no_function);
+  tcase_add_test(tc, queue_refused_submit_leaves_no_function);
   tcase_add_test(tc, handles_differ_across_restarts);
   return s;
 }
