@@ -128,7 +128,8 @@ void cog_defer_run(void);
 cog_timer_t *cog_timer_add(uint64_t ms, cog_timer_fn fn, void *arg);
 void cog_timer_cancel(cog_timer_t *t);
 uint64_t cog_now_ms(void);
-int64_t cog_unix_time(void);
+int64_t cog_unix_time(void);      /* whole seconds begun by time() and the precise clock */
+int64_t cog_unix_time_us(void);   /* the precise real-time clock, in µs */
 
 /* ------------------------------------------------------------ listen.c */
 typedef struct cog_listen_cfg {

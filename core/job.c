@@ -336,8 +336,19 @@ void cog_heap_arm(void)
     return;
   if (cog_E.heap_timer)
     cog_timer_cancel(cog_E.heap_timer);
-  int64_t now = cog_unix_time();
-  uint64_t ms = at > now ? (uint64_t)(at - now) * 1000 : 0;
+  /* From the µs clock, rounded up to the timer's ms: the job is handed out
+   * when its second begins, not up to a second later.  The timer runs on
+   * a monotonic clock, and time() may lag a tick: one that fires before
+   * cog_unix_time() has reached the second finds nothing due and comes
+   * back here for another ms.  Far ahead, it wakes once a day. */
+  int64_t now_us = cog_unix_time_us(), now = now_us / 1000000;
+  uint64_t ms;
+  if (at > now + 86400)
+    ms = 86400000u;
+  else if (at > now)
+    ms = ((uint64_t)(at * 1000000 - now_us) + 999) / 1000;
+  else
+    ms = cog_unix_time() >= at ? 0 : 1;
   cog_E.heap_timer = cog_timer_add(ms, heap_fire, NULL);
   cog_E.heap_timer_at = at;
 }

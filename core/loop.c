@@ -204,7 +204,20 @@ uint64_t cog_now_ms(void)
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+int64_t cog_unix_time_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The seconds every clock a client may compare with has begun: the
+ * precise one above, and time(), which on Linux reads the coarse clock,
+ * up to a kernel tick behind.  An epoch job is due when this reaches its
+ * second, so a worker that calls time() as it gets the job never sees the
+ * second before. */
 int64_t cog_unix_time(void)
 {
-  return (int64_t)time(NULL);
+  int64_t precise = cog_unix_time_us() / 1000000, coarse = (int64_t)time(NULL);
+  return coarse < precise ? coarse : precise;
 }
