@@ -226,6 +226,7 @@ int cog_engine_set_maxqueue(const char *fn, size_t len, const int32_t max[COG_PR
 cog_peer_t *cog_peer_open(const cog_peer_ops_t *ops, void *ctx, const cog_peer_info_t *info);
 void cog_peer_close(cog_peer_t *p);
 int cog_peer_set_id(cog_peer_t *p, const char *id, size_t len);
+int cog_peer_set_flags(cog_peer_t *p, uint32_t flags);
 int cog_submit(cog_peer_t *p, const cog_submit_t *s, char *handle_out, size_t *handle_len);
 int cog_can_do(cog_peer_t *p, const char *fn, size_t len, uint32_t timeout_ms);
 int cog_cant_do(cog_peer_t *p, const char *fn, size_t len);

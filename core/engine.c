@@ -232,6 +232,14 @@ int cog_peer_set_id(cog_peer_t *p, const char *id, size_t len)
   return COG_OK;
 }
 
+int cog_peer_set_flags(cog_peer_t *p, uint32_t flags)
+{
+  if (flags & ~(uint32_t)COG_PEER_FG_NOREQUEUE)
+    return COG_EINVAL;
+  p->flags = flags;
+  return COG_OK;
+}
+
 /* ------------------------------------------------------------- submit */
 
 static int attach_listener(cog_job_t *j, cog_peer_t *p)

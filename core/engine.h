@@ -63,6 +63,7 @@ struct cog_peer {
   uint64_t turns;         /* the last cog_ability_t.turn handed out */
   int fd;
   uint8_t sleeping;
+  uint32_t flags;          /* COG_PEER_* (peer_set_flags) */
   char *address;
   char protocol[16];
   char *client_id;

@@ -122,4 +122,5 @@ const cog_host_t cog_host = {
   .stats = cog_engine_stats,
   .listen_sockets = h_listen_sockets,
   .tls_context = h_tls_context,
+  .peer_set_flags = cog_peer_set_flags,
 };

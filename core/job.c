@@ -466,6 +466,12 @@ void cog_job_lost(cog_job_t *j, const char *why)
     job_fail(j, h, hl, why);
     return;
   }
+  /* A streaming worker's foreground job: its clients may hold part of its
+   * output already, a second run would repeat it. */
+  if (j->worker && (j->worker->flags & COG_PEER_FG_NOREQUEUE) && !(j->flags & COG_JOB_BG)) {
+    job_fail(j, h, hl, why);
+    return;
+  }
   if (j->timer) {
     cog_timer_cancel(j->timer);
     j->timer = NULL;

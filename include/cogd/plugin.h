@@ -450,7 +450,23 @@ typedef struct cog_host {
    * Opaque here so that plugins that do not use TLS need no OpenSSL
    * headers. */
   void *(*tls_context)(cog_plugin_ref_t *self);
+
+  /* -- peer flags.  Added in ABI 1.2: check COG_OPS_HAS(host, cog_host_t,
+   * peer_set_flags) before calling it.  Replaces the peer's COG_PEER_*
+   * flags (below) with flags; they stay until the next call or
+   * peer_close.  COG_EINVAL for a bit this core does not know (nothing
+   * changes then).  Nothing changes hands. */
+  int (*peer_set_flags)(cog_peer_t *p, uint32_t flags);
 } cog_host_t;
+
+/* Peer flags (host->peer_set_flags).
+ * COG_PEER_FG_NOREQUEUE: a foreground job this peer runs as a worker is
+ * not requeued when the peer loses it (disconnect; CAN_DO_TIMEOUT expiry
+ * under --requeue-on-timeout), whatever -j says: its clients get
+ * WORK_FAIL, since they may have seen part of its output already (the
+ * binary protocol's OPTION_REQ streaming).  Its background jobs are
+ * requeued as usual. */
+#define COG_PEER_FG_NOREQUEUE 0x1u
 
 /* ------------------------------------------------------------------------
  * Queue plugins: persistence of background and epoch jobs.

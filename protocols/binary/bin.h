@@ -59,6 +59,7 @@ typedef struct bd_sess {
   hold_t *holds, *holds_tail;
   uint64_t next_cookie;
   uint8_t exceptions;      /* OPTION_REQ exceptions                   */
+  uint8_t streaming;       /* OPTION_REQ streaming (Abraxas)          */
   uint8_t dirty;           /* output added since the last flush        */
 } bd_sess_t;
 

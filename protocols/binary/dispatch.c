@@ -287,6 +287,13 @@ static int do_submit(bd_sess_t *s, const bp_packet_t *p, cog_priority_t prio, in
   sub.unique_len = p->len[1];
   sub.priority = prio;
   sub.background = bg;
+  /* Abraxas: a streaming client's foreground job must be its own (a second
+   * client joining midway would miss the chunks sent before it came), so a
+   * unique is refused, with Abraxas's code and text. */
+  if (s->streaming && !bg && sub.unique_len) {
+    bd_error(s, "NO_SUCH_JOB", "Can't create a foreground job with a uniqueid with streaming enabled");
+    return BD_OK;
+  }
   switch (p->type) {
   case BP_SUBMIT_JOB_EPOCH: {
     if (parse_i64(p->arg[2], p->len[2], &sub.when) != 0) {
@@ -393,6 +400,34 @@ static void emit_status(bd_sess_t *s, uint32_t type, const char *key, size_t kl,
   emit(s, type, type == BP_STATUS_RES ? 5 : 6, args, lens);
 }
 
+static int option_is(const bp_packet_t *p, const char *name)
+{
+  size_t n = strlen(name);
+  return p->len[0] == n && strncasecmp(p->arg[0], name, n) == 0;
+}
+
+/* OPTION_REQ: per connection, for the rest of its life. */
+static void do_option(bd_sess_t *s, const bp_packet_t *p)
+{
+  const cog_host_t *h = s->b->host;
+  if (option_is(p, "exceptions")) {
+    s->exceptions = 1;
+  } else if (option_is(p, "streaming") && COG_OPS_HAS(h, cog_host_t, peer_set_flags)) {
+    /* Abraxas's streaming mode: this peer's foreground jobs are not
+     * requeued when it is lost; its foreground submits have no unique
+     * (do_submit).  WORK_DATA is relayed at once in every mode. */
+    if (h->peer_set_flags(s->peer, COG_PEER_FG_NOREQUEUE) != COG_OK) {
+      bd_error(s, "UNKNOWN_OPTION", "Server does not recognize given option");
+      return;
+    }
+    s->streaming = 1;
+  } else {
+    bd_error(s, "UNKNOWN_OPTION", "Server does not recognize given option");
+    return;
+  }
+  emit1(s, BP_OPTION_RES, p->arg[0], p->len[0]);
+}
+
 int bd_packet(bd_sess_t *s, const bp_packet_t *p)
 {
   const cog_host_t *h = s->b->host;
@@ -493,12 +528,7 @@ int bd_packet(bd_sess_t *s, const bp_packet_t *p)
       bd_error(s, "ARGUMENT_TOO_LARGE", "Client id too large");
     break;
   case BP_OPTION_REQ:
-    if (p->len[0] == 10 && strncasecmp(p->arg[0], "exceptions", 10) == 0) {
-      s->exceptions = 1;
-      emit1(s, BP_OPTION_RES, p->arg[0], p->len[0]);
-    } else {
-      bd_error(s, "UNKNOWN_OPTION", "Server does not recognize given option");
-    }
+    do_option(s, p);
     break;
   case BP_ALL_YOURS:
     break; /* nothing to answer, per the protocol */

@@ -145,6 +145,20 @@ def dispatch():
     b += bytes([CLOSE, 0, 0, CLOSE, 1, 1, TURN])
     put("dispatch", "binary-client-worker", b)
 
+    # streaming mode (OPTION_REQ streaming) on both sides: a unique
+    # foreground submit refused, one without a unique and a background one
+    # run, the worker leaves mid-job
+    b = hdr(retries=3) + bytes([OPEN_BIN, 0, OPEN_BIN, 1])
+    b += pkt(0, 26, raw_arg(b"streaming")) + pkt(1, 26, raw_arg(b"streaming"))
+    b += pkt(1, 1, fn_arg(2))                                    # worker: CAN_DO
+    b += pkt(0, 7, fn_arg(2), raw_arg(b"u1"), raw_arg(b"no"))    # refused
+    b += pkt(0, 7, fn_arg(2), raw_arg(b""), raw_arg(b"fg"))      # SUBMIT_JOB
+    b += pkt(0, 18, fn_arg(2), raw_arg(b"u2"), raw_arg(b"bg"))   # SUBMIT_JOB_BG
+    b += bytes([TURN]) + pkt(1, 9) + pkt(1, 9)                   # GRAB_JOB twice
+    b += pkt(1, 28, pool_arg(0), raw_arg(b"chunk")) + bytes([TURN])
+    b += bytes([CLOSE, 1, 0, TURN, CLOSE, 0, 0, TURN])
+    put("dispatch", "binary-streaming", b)
+
     b = hdr() + bytes([OPEN_BIN, 0])
     for name, (typ, fields) in REQ.items():
         if name == "SUBMIT_REDUCE_JOB_BACKGROUND":  # the harness sends every field

@@ -196,7 +196,7 @@ rerun_binary_suites() {
     log "under valgrind: the other suites are not rerun here (tests/valgrind/run runs them)"
     return 0
   fi
-  for t in t_protocol t_commit t_limits t_badinput t_basic t_bench; do
+  for t in t_protocol t_streaming t_commit t_limits t_badinput t_basic t_bench; do
     out=$(COGD_EXTRA_ARGS="$*" "$TESTS_DIR/$t.sh" 2>&1); rc=$?
     if [ "$rc" = 0 ]; then
       ok "$t with $* ($(printf '%s\n' "$out" | grep -c '^ok') checks)"

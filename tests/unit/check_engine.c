@@ -1585,6 +1585,44 @@ START_TEST(background_job_fails_when_retries_exhausted)
 }
 END_TEST
 
+/* COG_PEER_FG_NOREQUEUE (OPTION_REQ streaming): the worker's lost
+ * foreground job fails at once, even with -j 5; its background job is
+ * requeued; a peer without the flag requeues as before. */
+START_TEST(norequeue_worker_fails_fg_requeues_bg)
+{
+  reinit(5, 0);
+  fake_t *c = peer(0), *w = peer(1), *plain = peer(2), *w2 = peer(3);
+  ck_assert_int_eq(cog_peer_set_flags(w->p, 0x80), COG_EINVAL);
+  ck_assert_int_eq(cog_peer_set_flags(w->p, COG_PEER_FG_NOREQUEUE), COG_OK);
+  char hf[HMAX], hb[HMAX], hp[HMAX];
+  ck_assert_int_eq(submit(c, "f", NULL, "fg", hf), COG_OK);
+  ck_assert_int_eq(submit_bg(c, "g", "bu", "bg", 0, hb), COG_OK);
+  ck_assert_int_eq(submit(c, "h", NULL, "plain", hp), COG_OK);
+  can_do(w, "f");
+  can_do(w, "g");
+  can_do(plain, "h");
+  ck_assert_int_eq(grab(w, NULL), COG_OK);
+  ck_assert_int_eq(grab(w, NULL), COG_OK);
+  ck_assert_int_eq(grab(plain, NULL), COG_OK);
+  close_peer(w);
+  ck_assert_int_eq(c->nev, 1);
+  ck_assert_int_eq(c->ev[0].type, COG_EV_FAIL);
+  ck_assert_str_eq(c->ev[0].handle, hf);
+  ck_assert(!job_known(hf));
+  ck_assert(job_known(hb)); /* requeued */
+  close_peer(plain);
+  ck_assert_int_eq(c->nev, 1);
+  ck_assert(job_known(hp)); /* requeued: no flag */
+  can_do(w2, "g");
+  grabbed_t g;
+  ck_assert_int_eq(grab(w2, &g), COG_OK);
+  ck_assert_str_eq(g.handle, hb);
+  /* the flag can be cleared again */
+  ck_assert_int_eq(cog_peer_set_flags(w2->p, COG_PEER_FG_NOREQUEUE), COG_OK);
+  ck_assert_int_eq(cog_peer_set_flags(w2->p, 0), COG_OK);
+}
+END_TEST
+
 /* ===================================================== CAN_DO_TIMEOUT */
 
 /* Expiry fails the job by default: WORK_FAIL to its client, counted,
@@ -2852,6 +2890,7 @@ static Suite *engine_suite(void)
   tcase_add_test(tc, retries_exhausted_fails_job);
   tcase_add_test(tc, retries_unlimited_by_default);
   tcase_add_test(tc, background_job_fails_when_retries_exhausted);
+  tcase_add_test(tc, norequeue_worker_fails_fg_requeues_bg);
 
   tc = tcase(s, "timers", 60);
   tcase_add_test(tc, can_do_timeout_fails_job);
