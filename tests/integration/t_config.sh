@@ -38,6 +38,18 @@ printf 'job-retries = many\n' > "$C/cogd.conf.d/20-bad.conf"
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
 assert_eq "a bad value fails" 1 "$rc"
 assert_match "the bad value is named" "20-bad.conf:1: bad value 'many' for 'job-retries'" "$out"
+# typed values from a file: the uniform message (core and plugin), status 1
+echo 'keepalive-idle = -2' > "$C/cogd.conf.d/20-bad.conf"
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
+assert_eq "a core value out of bounds fails" 1 "$rc"
+assert_match "  ... with the uniform message" "cogd: option --keepalive-idle wants a duration in seconds \(suffix s, m or h\) from -1 to 2147483647, got '-2'" "$out"
+echo 'max-packet-size = 4G' > "$C/cogd.conf.d/20-bad.conf"
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
+assert_eq "a plugin value out of bounds fails" 1 "$rc"
+assert_match "  ... with the uniform message" "cogd: option --max-packet-size wants a size in bytes \(suffix k, M or G\) from 64 to 4294967295, got '4G'" "$out"
+printf 'max-packet-size = 1M\nkeepalive-idle = 2m\nio-uring = off\n' > "$C/cogd.conf.d/20-bad.conf"
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
+assert_eq "suffixes and booleans in a file are accepted" 0 "$rc"
 printf 'just words here\n' > "$C/cogd.conf.d/20-bad.conf"
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
 assert_eq "a syntax error fails" 1 "$rc"
@@ -90,9 +102,17 @@ kill -HUP "$SERVER_PID"
 wait_until 5 grep -q "SIGHUP: maxqueue changed to '(default)'" "$SERVER_LOG"
 assert_match "SIGHUP with maxqueue removed" "SIGHUP: maxqueue changed to '\(default\)'" "$(cat "$SERVER_LOG")"
 assert_eq "a limit removed from the file is lifted" "" "$(echo e | gm -b -f cf_fn 2>&1)"
-printf 'nonsense here\n' >> "$C/cogd.conf"
+# a value out of its bounds (a plugin's option: the binary protocol's)
+cp "$C/cogd.conf" "$C/good.conf"
+echo 'max-output-buffer = 1k' >> "$C/cogd.conf"
 kill -HUP "$SERVER_PID"
 wait_until 5 grep -q "has errors" "$SERVER_LOG"
+assert_match "a bad value on SIGHUP changes nothing" "has errors \(see stderr\): nothing changed" "$(cat "$SERVER_LOG")"
+assert_match "  ... with the uniform message" "cogd: option --max-output-buffer wants a size in bytes \(suffix k, M or G\) from 4096 to 9223372036854775807, got '1k'" "$(cat "$SERVER_LOG.out")"
+cp "$C/good.conf" "$C/cogd.conf"
+printf 'nonsense here\n' >> "$C/cogd.conf"
+kill -HUP "$SERVER_PID"
+wait_until 5 test "$(grep -c "has errors" "$SERVER_LOG")" -ge 2
 assert_match "a broken file on SIGHUP changes nothing" "has errors \(see stderr\): nothing changed" "$(cat "$SERVER_LOG")"
 assert_true "server alive after SIGHUPs" server_alive
 finish
