@@ -60,6 +60,14 @@ assert_eq "suffixes accepted (k, M, m) and booleans" 0 "$rc"
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --max-job-bytes 1073741824 --max-output-buffer 268435456 \
         --io-uring yes --check-config 2>&1); rc=$?
 assert_eq "plain numbers accepted as before" 0 "$rc"
+# values that used to be taken silently as something else are refused
+if "$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --help 2>&1 | grep -q -- --redis-timeout; then
+  out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --redis-timeout 0 --check-config 2>&1); rc=$?
+  assert_eq "--redis-timeout 0 (once taken as 10): status 1" 1 "$rc"
+  assert_match "  ... the uniform message" "option --redis-timeout wants a duration in seconds \(suffix s, m or h\) from 1 to 2147483647, got '0'" "$out"
+fi
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --max-connections -1 --check-config 2>&1); rc=$?
+assert_eq "--max-connections -1 (once taken as 0): status 1" 1 "$rc"
 
 # -q nosuch: refused, listing the installed queues
 P=$(free_port)
