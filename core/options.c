@@ -582,6 +582,15 @@ void cog_opts_help(const cog_opts_t *o, FILE *f)
       if (p->kind != COG_OPT_FLAG && n > 0 && (size_t)n < sizeof(left))
         snprintf(left + n, sizeof(left) - (size_t)n, " %s", p->arg ? p->arg : "ARG");
       fprintf(f, "%-34s %s", left, p->help ? p->help : "");
+      /* the bounds, when the table gives some (a 1.1 integer has none) */
+      const char *unit = p->kind == COG_OPT_SIZE ? " bytes" : p->kind == COG_OPT_MSEC ? " ms"
+                       : p->kind == COG_OPT_SEC ? " s" : "";
+      if (!typed(p->kind) || p->kind == COG_OPT_BOOL || p->min == INT64_MIN)
+        ;
+      else if (p->max == INT64_MAX)
+        fprintf(f, " (at least %lld%s)", (long long)p->min, unit);
+      else
+        fprintf(f, " (%lld to %lld%s)", (long long)p->min, (long long)p->max, unit);
       if (p->def)
         fprintf(f, " (default: %s)", p->def);
       fputc('\n', f);

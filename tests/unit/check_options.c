@@ -207,6 +207,24 @@ START_TEST(registry)
 }
 END_TEST
 
+START_TEST(help_shows_bounds)
+{
+  cog_opts_t *o = cog_opts_new();
+  ck_assert_int_eq(cog_opts_add_table(o, "old", old_table), COG_OK);
+  ck_assert_int_eq(cog_opts_add_table2(o, "new", new_table), COG_OK);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  cog_opts_help(o, f);
+  fclose(f);
+  ck_assert_ptr_nonnull(strstr(buf, "(4096 to 1073741824 bytes) (default: 64k)\n"));
+  ck_assert_ptr_nonnull(strstr(buf, "(10 to 600000 ms) (default: 2s)\n"));
+  ck_assert_ptr_nonnull(strstr(buf, "an old plugin's integer (default: 5)\n")); /* no bounds */
+  free(buf);
+  cog_opts_free(o);
+}
+END_TEST
+
 START_TEST(defaults_are_checked)
 {
   static const cog_option2_t bad[] = {
@@ -266,6 +284,7 @@ static Suite *options_suite(void)
   suite_add_tcase(s, tc);
   TCase *tr = tcase_create("registry");
   tcase_add_test(tr, registry);
+  tcase_add_test(tr, help_shows_bounds);
   tcase_add_test(tr, defaults_are_checked);
   tcase_add_test(tr, stride_and_size);
   suite_add_tcase(s, tr);
