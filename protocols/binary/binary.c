@@ -86,10 +86,10 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
 static int bin_bind(void *state)
 {
   bin_t *b = state;
-  const char *port = b->host->option(b->self, "port");
+  /* the core's --port, checked (0 to 65535), its default in the core's table */
+  char port[24];
+  snprintf(port, sizeof(port), "%lld", (long long)cog_optnum_get(b->host, b->self, "port"));
   const char *addrs = b->host->option(b->self, "listen");
-  if (port == NULL || *port == '\0')
-    port = "4730";
   if (addrs == NULL || *addrs == '\0') {
     char spec[64];
     snprintf(spec, sizeof(spec), ":%s", port);

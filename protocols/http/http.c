@@ -617,9 +617,8 @@ static int http_bind(void *state)
 {
   http_t *h = state;
   const char *specs = h->host->option(h->self, "http-listen");
-  const char *port = h->host->option(h->self, "http-port");
-  if (port == NULL || *port == '\0')
-    port = "8080";
+  char port[24]; /* checked: 0 to 65535 */
+  snprintf(port, sizeof(port), "%lld", (long long)cog_optnum_get(h->host, h->self, "http-port"));
   int own = specs && *specs;
   if (!own)
     specs = h->host->option(h->self, "listen");
