@@ -52,6 +52,20 @@ void cog_opts_free(cog_opts_t *o);
 /* owner: a name for help grouping ("core", "plugin sqlite").  The table is
  * borrowed and must outlive the registry. */
 int cog_opts_add_table(cog_opts_t *o, const char *owner, const cog_option_t *table);
+/* The same for a cog_option2_t table (1.2), read at the stride of its
+ * first entry's struct_size; COG_EINVAL when that is shorter than the
+ * fields of 1.2 (COG_OPTION2_MIN_SIZE).  Either way the registry keeps a
+ * copy of the entries, so the table must outlive it only for its
+ * strings. */
+#define COG_OPTION2_MIN_SIZE (offsetof(cog_option2_t, max) + sizeof(int64_t))
+int cog_opts_add_table2(cog_opts_t *o, const char *owner, const cog_option2_t *table);
+/* The one parser of typed values: val for opt's kind (INT, SIZE in bytes,
+ * MSEC in ms, SEC in s, BOOL and FLAG as 1 or 0), within opt's bounds.
+ * COG_OK and *out set, or COG_EINVAL, *out 0 and err the message
+ * "option --NAME wants WHAT from MIN to MAX, got 'VALUE'" (no "cogd: ",
+ * no newline).  Borrows everything; logs nothing. */
+int cog_opts_value(const cog_option2_t *opt, const char *val, int64_t *out, char *err,
+                   size_t errlen);
 /* Parse argv[1..].  Unknown options are errors unless allow_unknown
  * (first pass, before plugins are known).  Prints a message on error and
  * returns COG_EINVAL. */
@@ -71,15 +85,23 @@ void cog_opts_report_changes(const cog_opts_t *cur, const cog_opts_t *fresh,
                              const char *const *live);
 /* Register src's tables in dst too (for re-reading a file on SIGHUP). */
 int cog_opts_copy_tables(cog_opts_t *dst, const cog_opts_t *src);
-const cog_option_t *cog_opts_find(const cog_opts_t *o, const char *name);
+const cog_option2_t *cog_opts_find(const cog_opts_t *o, const char *name);
 /* Store a value as if from src; flags take true/false/yes/no/on/off/1/0.
  * COG_ENOTFOUND for an unknown name, COG_EINVAL for a bad value. */
 int cog_opts_set_from(cog_opts_t *o, int src, const char *name, const char *value);
 /* A flag's value as a file spells it: 1 (1 true yes on), 0 (0 false no
  * off, any case), -1 (anything else). */
 int cog_opts_flag_value(const char *value);
-/* Integer value; returns COG_EINVAL (after logging) if not an integer. */
-int cog_opts_get_int(const cog_opts_t *o, const char *name, long long *out);
+/* The checked value of a typed option (see cog_opts_value), or of a flag
+ * (0 when absent): COG_OK; COG_ENOTFOUND when there is no such option or
+ * it has no value and no default; COG_EINVAL when the option is a string
+ * or a list, or (after printing the message) its value does not pass.
+ * *out 0 on failure.  host->option_int. */
+int cog_opts_int(const cog_opts_t *o, const char *name, int64_t *out);
+/* Every typed option's value or default checked: the message of each bad
+ * one on stderr, and COG_EINVAL if there was one.  At start-up, under
+ * --check-config, and on SIGHUP for the re-read file. */
+int cog_opts_check(const cog_opts_t *o);
 void cog_opts_help(const cog_opts_t *o, FILE *out);
 /* Every option with a value or default, "name = value", for --check-args;
  * not the meta options. */
@@ -175,6 +197,9 @@ void cog_plugins_allow_insecure(int on);
 const char *cog_plugins_dirs(void);
 cog_plugin_ref_t *cog_plugins_list(void);
 cog_plugin_ref_t *cog_plugin_find(cog_plugin_kind_t kind, const char *name);
+/* The descriptor's options2 table when its minor and size say it has one
+ * (then its options table is not used), else NULL. */
+const cog_option2_t *cog_plugin_options2(const cog_plugin_t *d);
 /* Names of the installed plugins of a kind, ", "-separated (static buf). */
 const char *cog_plugin_names(cog_plugin_kind_t kind);
 int cog_plugin_init(cog_plugin_ref_t *p);

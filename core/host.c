@@ -24,6 +24,16 @@ static const char *h_option(cog_plugin_ref_t *self, const char *name)
   return cog_options ? cog_opts_get(cog_options, name) : NULL;
 }
 
+static int h_option_int(cog_plugin_ref_t *self, const char *name, int64_t *out)
+{
+  (void)self;
+  if (cog_options == NULL) {
+    *out = 0;
+    return COG_ENOTFOUND;
+  }
+  return cog_opts_int(cog_options, name, out);
+}
+
 static void *h_event_base(void) { return cog_loop_base(); }
 
 static int h_listen(cog_plugin_ref_t *self, const char *spec, cog_accept_fn fn, void *arg,
@@ -123,4 +133,5 @@ const cog_host_t cog_host = {
   .listen_sockets = h_listen_sockets,
   .tls_context = h_tls_context,
   .peer_set_flags = cog_peer_set_flags,
+  .option_int = h_option_int,
 };

@@ -22,68 +22,84 @@
 
 static char *config_path;   /* the file read at start-up, for SIGHUP */
 
-static const cog_option_t core_options[] = {
-  { "port", 'p', COG_OPT_STRING, "PORT", "4730", "port for the Gearman protocol" },
-  { "listen", 'L', COG_OPT_LIST, "ADDR", NULL,
-    "address to listen on (repeatable; default: every address, IPv4 and IPv6)" },
-  { "backlog", 'b', COG_OPT_INT, "N", "32", "listen backlog" },
-  { "daemon", 'd', COG_OPT_FLAG, NULL, NULL, "detach and run in the background" },
-  { "pid-file", 'P', COG_OPT_STRING, "FILE", NULL, "write the process id here once listening" },
-  { "user", 'u', COG_OPT_STRING, "USER", NULL,
-    "switch to USER after binding ports and opening the queue" },
-  { "log-file", 'l', COG_OPT_STRING, "FILE", "stderr", "log to FILE ('stderr' or 'none')" },
-  { "syslog", 0, COG_OPT_FLAG, NULL, NULL, "log to syslog (facility daemon) instead" },
-  { "verbose", 'v', COG_OPT_STRING, "LEVEL", "ERROR",
-    "log level: FATAL ALERT CRITICAL ERROR WARNING NOTICE INFO DEBUG; each -v raises it" },
-  { "version", 'V', COG_OPT_FLAG, NULL, NULL, "print the version and exit" },
-  { "help", 'h', COG_OPT_FLAG, NULL, NULL, "print this help (with every plugin's options)" },
-  { "job-retries", 'j', COG_OPT_INT, "N",
-    "0", "run a job at most N times: its N-th lost worker fails it (0 = always requeue)" },
-  { "requeue-on-timeout", 0, COG_OPT_FLAG, NULL, NULL,
-    "a CAN_DO_TIMEOUT expiry requeues the job, counted by -j (default: the job fails)" },
-  { "round-robin", 'R', COG_OPT_FLAG, NULL, NULL,
-    "accepted for gearmand compatibility: cogd always rotates a worker's functions" },
-  { "max-jobs", 0, COG_OPT_INT, "N", "0",
-    "jobs the server holds at most (queued, waiting, running); more get QUEUE_ERROR (0 = no limit)" },
-  { "max-job-bytes", 0, COG_OPT_INT, "BYTES", NULL,
-    "payload + unique bytes of all held jobs at most; more get QUEUE_ERROR (default: half the RAM; 0 = no limit)" },
-  { "worker-wakeup", 'w', COG_OPT_INT, "N", "0",
-    "sleeping workers to wake per new job (0 = all)" },
-  { "threads", 't', COG_OPT_INT, "N", "0",
-    "accepted for gearmand compatibility: the engine runs on one event loop" },
-  { "queue-type", 'q', COG_OPT_STRING, "NAME", NULL,
-    "persistent queue plugin (default: none, jobs live in memory)" },
-  { "protocol", 'r', COG_OPT_LIST, "NAME", NULL,
-    "load an extra protocol plugin, e.g. http (repeatable)" },
-  { "keepalive", 0, COG_OPT_FLAG, NULL, NULL, "enable TCP keepalive on connections" },
-  { "keepalive-idle", 0, COG_OPT_INT, "SECONDS", "-1", "TCP_KEEPIDLE (-1: system default)" },
-  { "keepalive-interval", 0, COG_OPT_INT, "SECONDS", "-1", "TCP_KEEPINTVL (-1: system default)" },
-  { "keepalive-count", 0, COG_OPT_INT, "N", "-1", "TCP_KEEPCNT (-1: system default)" },
-  { "file-descriptors", 'f', COG_OPT_INT, "N", NULL, "raise the open-file limit to N" },
-  { "plugin-dir", 0, COG_OPT_STRING, "DIRS", COG_PLUGIN_DIR,
-    "where plugins are found (':'-separated list; relative: to the directory cogd starts in)" },
-  { "plugin-insecure-ok", 0, COG_OPT_FLAG, NULL, NULL,
-    "load plugins from files or directories others could write (for development)" },
-  { "check-args", 0, COG_OPT_FLAG, NULL, NULL,
-    "check the options, load the plugins, print the effective settings and exit" },
-  { "check-config", 0, COG_OPT_FLAG, NULL, NULL, "the same as --check-args" },
-  { "config", 'c', COG_OPT_STRING, "FILE", NULL,
-    "configuration file (default: " COG_SYSCONFDIR "/cogd/cogd.conf when it exists)" },
-  { "ssl", 0, COG_OPT_FLAG, NULL, NULL,
-    "TLS on the Gearman port(s) and the HTTP listener (needs --ssl-certificate)" },
-  { "ssl-certificate", 0, COG_OPT_STRING, "FILE", NULL,
-    "server certificate chain, PEM, leaf first (re-read on SIGHUP)" },
-  { "ssl-key", 0, COG_OPT_STRING, "FILE", NULL,
-    "private key, PEM, not encrypted (default: in --ssl-certificate; re-read on SIGHUP)" },
-  { "ssl-ca-file", 0, COG_OPT_STRING, "FILE", NULL,
-    "CA certificates, PEM, that client certificates are checked against (re-read on SIGHUP)" },
-  { "ssl-verify-client", 0, COG_OPT_FLAG, NULL, NULL,
-    "require a client certificate signed by a CA of --ssl-ca-file" },
-  { "ssl-handshake-timeout", 0, COG_OPT_INT, "SECONDS", "10",
-    "close a TLS connection whose handshake is not done within SECONDS" },
-  { "maxqueue", 0, COG_OPT_LIST, "'FUNC MAX'", NULL,
-    "queue limit of a function, or 'FUNC HIGH NORMAL LOW' (repeatable; reloaded on SIGHUP)" },
-  { NULL, 0, 0, NULL, NULL, NULL }
+/* Every entry: { sizeof, name, short, kind, placeholder, default, help,
+ * min, max }; bounds are for the typed kinds (in bytes, ms or s). */
+#define OPT(...) { sizeof(cog_option2_t), __VA_ARGS__ }
+#define NOB 0, 0 /* no bounds: not a typed kind */
+static const cog_option2_t core_options[] = {
+  OPT("port", 'p', COG_OPT_INT, "PORT", "4730", "port for the Gearman protocol", 0, 65535),
+  OPT("listen", 'L', COG_OPT_LIST, "ADDR", NULL,
+      "address to listen on (repeatable; default: every address, IPv4 and IPv6)", NOB),
+  OPT("backlog", 'b', COG_OPT_INT, "N", "32", "listen backlog", 1, INT32_MAX),
+  OPT("daemon", 'd', COG_OPT_FLAG, NULL, NULL, "detach and run in the background", NOB),
+  OPT("pid-file", 'P', COG_OPT_STRING, "FILE", NULL, "write the process id here once listening",
+      NOB),
+  OPT("user", 'u', COG_OPT_STRING, "USER", NULL,
+      "switch to USER after binding ports and opening the queue", NOB),
+  OPT("log-file", 'l', COG_OPT_STRING, "FILE", "stderr", "log to FILE ('stderr' or 'none')", NOB),
+  OPT("syslog", 0, COG_OPT_FLAG, NULL, NULL, "log to syslog (facility daemon) instead", NOB),
+  OPT("verbose", 'v', COG_OPT_STRING, "LEVEL", "ERROR",
+      "log level: FATAL ALERT CRITICAL ERROR WARNING NOTICE INFO DEBUG; each -v raises it", NOB),
+  OPT("version", 'V', COG_OPT_FLAG, NULL, NULL, "print the version and exit", NOB),
+  OPT("help", 'h', COG_OPT_FLAG, NULL, NULL, "print this help (with every plugin's options)", NOB),
+  OPT("job-retries", 'j', COG_OPT_INT, "N", "0",
+      "run a job at most N times: its N-th lost worker fails it (0 = always requeue)",
+      0, UINT32_MAX),
+  OPT("requeue-on-timeout", 0, COG_OPT_FLAG, NULL, NULL,
+      "a CAN_DO_TIMEOUT expiry requeues the job, counted by -j (default: the job fails)", NOB),
+  OPT("round-robin", 'R', COG_OPT_FLAG, NULL, NULL,
+      "accepted for gearmand compatibility: cogd always rotates a worker's functions", NOB),
+  OPT("max-jobs", 0, COG_OPT_INT, "N", "0",
+      "jobs the server holds at most (queued, waiting, running); more get QUEUE_ERROR (0 = no limit)",
+      0, INT64_MAX),
+  OPT("max-job-bytes", 0, COG_OPT_SIZE, "BYTES", NULL,
+      "payload + unique bytes of all held jobs at most; more get QUEUE_ERROR (default: half the RAM; 0 = no limit)",
+      0, INT64_MAX),
+  OPT("worker-wakeup", 'w', COG_OPT_INT, "N", "0",
+      "sleeping workers to wake per new job (0 = all)", 0, UINT32_MAX),
+  OPT("threads", 't', COG_OPT_INT, "N", "0",
+      "accepted for gearmand compatibility: the engine runs on one event loop",
+      INT64_MIN, INT64_MAX),
+  OPT("queue-type", 'q', COG_OPT_STRING, "NAME", NULL,
+      "persistent queue plugin (default: none, jobs live in memory)", NOB),
+  OPT("protocol", 'r', COG_OPT_LIST, "NAME", NULL,
+      "load an extra protocol plugin, e.g. http (repeatable)", NOB),
+  OPT("keepalive", 0, COG_OPT_FLAG, NULL, NULL, "enable TCP keepalive on connections", NOB),
+  OPT("keepalive-idle", 0, COG_OPT_SEC, "SECONDS", "-1", "TCP_KEEPIDLE (-1: system default)",
+      -1, INT32_MAX),
+  OPT("keepalive-interval", 0, COG_OPT_SEC, "SECONDS", "-1",
+      "TCP_KEEPINTVL (-1: system default)", -1, INT32_MAX),
+  OPT("keepalive-count", 0, COG_OPT_INT, "N", "-1", "TCP_KEEPCNT (-1: system default)",
+      -1, INT32_MAX),
+  OPT("file-descriptors", 'f', COG_OPT_INT, "N", NULL, "raise the open-file limit to N",
+      1, INT64_MAX),
+  OPT("plugin-dir", 0, COG_OPT_STRING, "DIRS", COG_PLUGIN_DIR,
+      "where plugins are found (':'-separated list; relative: to the directory cogd starts in)",
+      NOB),
+  OPT("plugin-insecure-ok", 0, COG_OPT_FLAG, NULL, NULL,
+      "load plugins from files or directories others could write (for development)", NOB),
+  OPT("check-args", 0, COG_OPT_FLAG, NULL, NULL,
+      "check the options, load the plugins, print the effective settings and exit", NOB),
+  OPT("check-config", 0, COG_OPT_FLAG, NULL, NULL, "the same as --check-args", NOB),
+  OPT("config", 'c', COG_OPT_STRING, "FILE", NULL,
+      "configuration file (default: " COG_SYSCONFDIR "/cogd/cogd.conf when it exists)", NOB),
+  OPT("ssl", 0, COG_OPT_FLAG, NULL, NULL,
+      "TLS on the Gearman port(s) and the HTTP listener (needs --ssl-certificate)", NOB),
+  OPT("ssl-certificate", 0, COG_OPT_STRING, "FILE", NULL,
+      "server certificate chain, PEM, leaf first (re-read on SIGHUP)", NOB),
+  OPT("ssl-key", 0, COG_OPT_STRING, "FILE", NULL,
+      "private key, PEM, not encrypted (default: in --ssl-certificate; re-read on SIGHUP)", NOB),
+  OPT("ssl-ca-file", 0, COG_OPT_STRING, "FILE", NULL,
+      "CA certificates, PEM, that client certificates are checked against (re-read on SIGHUP)",
+      NOB),
+  OPT("ssl-verify-client", 0, COG_OPT_FLAG, NULL, NULL,
+      "require a client certificate signed by a CA of --ssl-ca-file", NOB),
+  OPT("ssl-handshake-timeout", 0, COG_OPT_SEC, "SECONDS", "10",
+      "close a TLS connection whose handshake is not done within SECONDS", 1, INT32_MAX),
+  OPT("maxqueue", 0, COG_OPT_LIST, "'FUNC MAX'", NULL,
+      "queue limit of a function, or 'FUNC HIGH NORMAL LOW' (repeatable; reloaded on SIGHUP)",
+      NOB),
+  OPT(NULL, 0, 0, NULL, NULL, NULL, NOB)
 };
 
 static void usage(FILE *f)
@@ -93,10 +109,11 @@ static void usage(FILE *f)
           COG_VERSION, COG_ABI_MAJOR, COG_ABI_MINOR);
 }
 
-static long long opt_int(const char *name)
+/* A typed option's value: checked at start-up (check_settings). */
+static int64_t opt_int(const char *name)
 {
-  long long v = 0;
-  cog_opts_get_int(cog_options, name, &v);
+  int64_t v = 0;
+  cog_opts_int(cog_options, name, &v);
   return v;
 }
 
@@ -171,7 +188,7 @@ static void reload_config(void)
   cog_conf_t *conf = cog_conf_read(config_path);
   cog_opts_t *fresh = cog_opts_new();
   if (conf == NULL || fresh == NULL || cog_opts_copy_tables(fresh, cog_options) != COG_OK ||
-      cog_conf_apply(conf, fresh) != COG_OK ||
+      cog_conf_apply(conf, fresh) != COG_OK || cog_opts_check(fresh) != COG_OK ||
       apply_maxqueue(cog_opts_get(fresh, "maxqueue"), MQ_CHECK) != COG_OK) {
     cog_log(COG_LOG_ERROR, "SIGHUP: %s has errors (see stderr): nothing changed", config_path);
     cog_conf_free(conf);
@@ -298,7 +315,9 @@ static int load_plugins(const cog_conf_t *conf)
     if (asprintf(&owner, "%s plugin '%s': %s", p->desc->kind == COG_PLUGIN_QUEUE ? "queue"
                  : "protocol", p->name, p->desc->description ? p->desc->description : "") < 0)
       return COG_ENOMEM;
-    int rc = cog_opts_add_table(cog_options, owner, p->desc->options);
+    const cog_option2_t *o2 = cog_plugin_options2(p->desc);
+    int rc = o2 ? cog_opts_add_table2(cog_options, owner, o2)
+                : cog_opts_add_table(cog_options, owner, p->desc->options);
     free(owner);
     if (rc != COG_OK)
       return rc;
@@ -306,35 +325,15 @@ static int load_plugins(const cog_conf_t *conf)
   return COG_OK;
 }
 
-/* The values every later phase relies on: integers, ranges, the port,
- * maxqueue's syntax, and the TLS files. */
+/* The values every later phase relies on: every typed option's value and
+ * default within its bounds (the port too), maxqueue's syntax, and the TLS
+ * files. */
 static int check_settings(void)
 {
   if (apply_maxqueue(cog_opts_get(cog_options, "maxqueue"), MQ_CHECK) != COG_OK)
     return COG_EINVAL;
-  static const char *const ints[] = { "backlog", "job-retries", "worker-wakeup", "threads",
-                                      "max-jobs", "max-job-bytes", "ssl-handshake-timeout",
-                                      "keepalive-idle", "keepalive-interval",
-                                      "keepalive-count", "file-descriptors", NULL };
-  for (int i = 0; ints[i]; i++) {
-    long long v;
-    if (cog_opts_get_int(cog_options, ints[i], &v) == COG_EINVAL)
-      return COG_EINVAL;
-  }
-  const char *port = cog_opts_get(cog_options, "port");
-  char *end = NULL;
-  long pv = port ? strtol(port, &end, 10) : -1;
-  if (port == NULL || *port == '\0' || *end != '\0' || pv < 0 || pv > 65535) {
-    fprintf(stderr, "cogd: --port wants a number from 0 to 65535, got '%s'\n", port ? port : "");
+  if (cog_opts_check(cog_options) != COG_OK)
     return COG_EINVAL;
-  }
-  if (opt_int("job-retries") < 0 || opt_int("worker-wakeup") < 0 || opt_int("backlog") < 1 ||
-      opt_int("max-jobs") < 0 || opt_int("max-job-bytes") < 0 ||
-      opt_int("ssl-handshake-timeout") < 1) {
-    fprintf(stderr, "cogd: --job-retries, --worker-wakeup, --max-jobs and --max-job-bytes must be "
-            ">= 0, --backlog and --ssl-handshake-timeout >= 1\n");
-    return COG_EINVAL;
-  }
   /* Certificates and keys are read now, as root, before -u drops
    * privileges, and --check-args checks them too. */
   return cog_tls_init();
@@ -345,7 +344,7 @@ static int check_settings(void)
 static int options_and_config(int argc, char **argv)
 {
   cog_options = cog_opts_new();
-  if (cog_options == NULL || cog_opts_add_table(cog_options, "cogd", core_options) != COG_OK)
+  if (cog_options == NULL || cog_opts_add_table2(cog_options, "cogd", core_options) != COG_OK)
     return FAILED;
   /* First pass: what is needed to find the plugins. */
   if (cog_opts_parse(cog_options, argc, argv, 1) != COG_OK)
@@ -463,7 +462,7 @@ static void print_settings(const run_t *run)
 
 /* ----------------------------------------------------------- initialising */
 
-static int set_nofile(long long n)
+static int set_nofile(int64_t n)
 {
   struct rlimit rl;
   rl.rlim_cur = rl.rlim_max = (rlim_t)n;
@@ -475,7 +474,8 @@ static int set_nofile(long long n)
       if (setrlimit(RLIMIT_NOFILE, &cur) == 0)
         return COG_OK;
     }
-    cog_log(COG_LOG_ERROR, "cannot raise the open-file limit to %lld: %s", n, strerror(errno));
+    cog_log(COG_LOG_ERROR, "cannot raise the open-file limit to %lld: %s", (long long)n,
+            strerror(errno));
     return COG_ERROR;
   }
   return COG_OK;
@@ -512,12 +512,12 @@ static void init_engine(void)
   if (gethostname(host, sizeof(host)) != 0)
     snprintf(host, sizeof(host), "localhost");
   host[sizeof(host) - 1] = '\0';
-  long long mjb;
+  int64_t mjb;
   if (cog_opts_given(cog_options, "max-job-bytes")) {
     mjb = opt_int("max-job-bytes");
   } else {
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    mjb = pages > 0 && psize > 0 ? (long long)pages * psize / 2 : 0;
+    mjb = pages > 0 && psize > 0 ? (int64_t)pages * psize / 2 : 0;
   }
   cog_engine_cfg_t cfg = {
     .max_jobs = (uint64_t)opt_int("max-jobs"),

@@ -1,20 +1,26 @@
 /* Option registry: the core's and every plugin's option tables, the
  * command-line parser over them, --help and the effective-value dump.
- * Values are kept as strings; typed reads check them. */
+ * Values are kept as strings, as written; every value of a typed kind
+ * (INT, SIZE, MSEC, SEC, BOOL) is checked by cog_opts_value when it is
+ * stored, and the defaults by cog_opts_check. */
 #include "cogd.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* Each table is held as the registry's own copy in the current layout of
+ * cog_option2_t, whatever the plugin was built with (cog_option_t of 1.0
+ * and 1.1, or an older or newer cog_option2_t). */
 struct table {
   char *owner;
-  const cog_option_t *opts;
+  cog_option2_t *opts;
 };
 
 struct value {
-  const cog_option_t *opt;
+  const cog_option2_t *opt;
   char *val;
   int src;            /* COG_SRC_CMDLINE or COG_SRC_CONFIG */
 };
@@ -36,41 +42,80 @@ void cog_opts_free(cog_opts_t *o)
   for (size_t i = 0; i < o->nvalues; i++)
     free(o->values[i].val);
   free(o->values);
-  for (size_t i = 0; i < o->ntables; i++)
+  for (size_t i = 0; i < o->ntables; i++) {
     free(o->tables[i].owner);
+    free(o->tables[i].opts);
+  }
   free(o->tables);
   free(o);
+}
+
+static int add(cog_opts_t *o, const char *owner, cog_option2_t *copy)
+{
+  struct table *n = realloc(o->tables, (o->ntables + 1) * sizeof(*n));
+  char *ow = strdup(owner ? owner : "");
+  if (n)
+    o->tables = n;
+  if (n == NULL || ow == NULL) {
+    free(ow);
+    free(copy);
+    return COG_ENOMEM;
+  }
+  o->tables[o->ntables].owner = ow;
+  o->tables[o->ntables].opts = copy;
+  o->ntables++;
+  return COG_OK;
 }
 
 int cog_opts_add_table(cog_opts_t *o, const char *owner, const cog_option_t *t)
 {
   if (t == NULL)
     return COG_OK;
-  struct table *n = realloc(o->tables, (o->ntables + 1) * sizeof(*n));
-  if (n == NULL)
+  size_t n = 0;
+  while (t[n].name)
+    n++;
+  cog_option2_t *c = calloc(n + 1, sizeof(*c));
+  if (c == NULL)
     return COG_ENOMEM;
-  o->tables = n;
-  o->tables[o->ntables].owner = strdup(owner ? owner : "");
-  if (o->tables[o->ntables].owner == NULL)
-    return COG_ENOMEM;
-  o->tables[o->ntables].opts = t;
-  o->ntables++;
-  return COG_OK;
+  for (size_t i = 0; i <= n; i++)
+    c[i] = (cog_option2_t){ sizeof(cog_option2_t), t[i].name, t[i].short_name, t[i].kind,
+                            t[i].arg, t[i].def, t[i].help, INT64_MIN, INT64_MAX };
+  return add(o, owner, c);
 }
 
-static const cog_option_t *find_long(const cog_opts_t *o, const char *name, size_t len)
+int cog_opts_add_table2(cog_opts_t *o, const char *owner, const cog_option2_t *t)
+{
+  if (t == NULL)
+    return COG_OK;
+  size_t stride = t->struct_size;
+  if (stride < COG_OPTION2_MIN_SIZE)
+    return COG_EINVAL;
+  size_t n = 0;
+  while (((const cog_option2_t *)(const void *)((const char *)t + n * stride))->name)
+    n++;
+  cog_option2_t *c = calloc(n + 1, sizeof(*c));
+  if (c == NULL)
+    return COG_ENOMEM;
+  for (size_t i = 0; i <= n; i++) {
+    memcpy(&c[i], (const char *)t + i * stride, stride < sizeof(*c) ? stride : sizeof(*c));
+    c[i].struct_size = sizeof(*c);
+  }
+  return add(o, owner, c);
+}
+
+static const cog_option2_t *find_long(const cog_opts_t *o, const char *name, size_t len)
 {
   for (size_t i = 0; i < o->ntables; i++)
-    for (const cog_option_t *p = o->tables[i].opts; p->name; p++)
+    for (const cog_option2_t *p = o->tables[i].opts; p->name; p++)
       if (strlen(p->name) == len && strncmp(p->name, name, len) == 0)
         return p;
   return NULL;
 }
 
-static const cog_option_t *find_short(const cog_opts_t *o, int c)
+static const cog_option2_t *find_short(const cog_opts_t *o, int c)
 {
   for (size_t i = 0; i < o->ntables; i++)
-    for (const cog_option_t *p = o->tables[i].opts; p->name; p++)
+    for (const cog_option2_t *p = o->tables[i].opts; p->name; p++)
       if (p->short_name == c)
         return p;
   return NULL;
@@ -84,20 +129,122 @@ static struct value *slot(const cog_opts_t *o, const char *name)
   return NULL;
 }
 
-static int valid_int(const char *s)
+/* ------------------------------------------------------------ the parser */
+
+static int typed(int kind)
 {
-  char *end;
-  errno = 0;
-  (void)strtoll(s, &end, 10);
-  return *s && *end == '\0' && errno == 0;
+  return kind == COG_OPT_INT || kind == COG_OPT_SIZE || kind == COG_OPT_MSEC ||
+         kind == COG_OPT_SEC || kind == COG_OPT_BOOL;
 }
 
-static int store(cog_opts_t *o, const cog_option_t *opt, const char *val)
+/* What the suffix multiplies by, for the kind; 0: not a suffix of it.
+ * *div: a divisor instead (SEC given in ms). */
+static int64_t suffix(int kind, const char *s, int64_t *div)
 {
-  if (opt->kind == COG_OPT_INT && !valid_int(val)) {
-    fprintf(stderr, "cogd: option --%s wants an integer, got '%s'\n", opt->name, val);
+  *div = 1;
+  if (*s == '\0')
+    return 1;
+  switch (kind) {
+  case COG_OPT_SIZE:
+    if (s[1] != '\0')
+      return 0;
+    switch (*s) {
+    case 'k': case 'K': return (int64_t)1 << 10;
+    case 'm': case 'M': return (int64_t)1 << 20;
+    case 'g': case 'G': return (int64_t)1 << 30;
+    default: return 0;
+    }
+  case COG_OPT_MSEC:
+  case COG_OPT_SEC: {
+    int64_t ms = strcmp(s, "ms") == 0 ? 1 : strcmp(s, "s") == 0 ? 1000
+               : strcmp(s, "m") == 0 ? 60000 : strcmp(s, "h") == 0 ? 3600000 : 0;
+    if (ms == 0 || kind == COG_OPT_MSEC)
+      return ms;
+    if (ms < 1000) {
+      *div = 1000;
+      return 1;
+    }
+    return ms / 1000;
+  }
+  default:
+    return 0;
+  }
+}
+
+/* Decimal digits with an optional sign (leading blanks skipped, as strtoll
+ * did), then the kind's suffix; no overflow. */
+static int parse_number(int kind, const char *s, int64_t *out)
+{
+  while (isspace((unsigned char)*s))
+    s++;
+  int neg = *s == '-';
+  if (*s == '-' || *s == '+')
+    s++;
+  if (!isdigit((unsigned char)*s))
+    return COG_EINVAL;
+  uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, m = 0;
+  for (; isdigit((unsigned char)*s); s++) {
+    unsigned d = (unsigned)(*s - '0');
+    if (m > (limit - d) / 10)
+      return COG_EINVAL;
+    m = m * 10 + d;
+  }
+  int64_t div;
+  int64_t mul = suffix(kind, s, &div);
+  if (mul == 0 || m % (uint64_t)div != 0)
+    return COG_EINVAL;
+  m /= (uint64_t)div;
+  if (m != 0 && (uint64_t)mul > limit / m)
+    return COG_EINVAL;
+  m *= (uint64_t)mul;
+  *out = neg ? (m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m) : (int64_t)m;
+  return COG_OK;
+}
+
+int cog_opts_value(const cog_option2_t *opt, const char *val, int64_t *out, char *err,
+                   size_t errlen)
+{
+  int64_t v = 0;
+  *out = 0;
+  if (opt->kind == COG_OPT_BOOL || opt->kind == COG_OPT_FLAG) {
+    int on = val ? cog_opts_flag_value(val) : -1;
+    if (on >= 0) {
+      *out = on;
+      return COG_OK;
+    }
+    snprintf(err, errlen, "option --%s wants yes or no (true/false, on/off, 1/0), got '%s'",
+             opt->name, val ? val : "");
     return COG_EINVAL;
   }
+  if (val && parse_number(opt->kind, val, &v) == COG_OK && v >= opt->min && v <= opt->max) {
+    *out = v;
+    return COG_OK;
+  }
+  const char *what = opt->kind == COG_OPT_SIZE ? "a size in bytes (suffix k, M or G)"
+                   : opt->kind == COG_OPT_MSEC ? "a duration in ms (suffix ms, s, m or h)"
+                   : opt->kind == COG_OPT_SEC ? "a duration in seconds (suffix s, m or h)"
+                   : "an integer";
+  snprintf(err, errlen, "option --%s wants %s from %lld to %lld, got '%s'", opt->name, what,
+           (long long)opt->min, (long long)opt->max, val ? val : "");
+  return COG_EINVAL;
+}
+
+/* A value of a typed option that does not pass: the message, on stderr
+ * (start-up, --check-config; SIGHUP says "see stderr"). */
+static int check_value(const cog_option2_t *opt, const char *val)
+{
+  char err[512];
+  int64_t v;
+  if (!typed(opt->kind) || cog_opts_value(opt, val, &v, err, sizeof(err)) == COG_OK)
+    return COG_OK;
+  fprintf(stderr, "cogd: %s\n", err);
+  return COG_EINVAL;
+}
+
+static int store(cog_opts_t *o, const cog_option2_t *opt, const char *val)
+{
+  if (check_value(opt, val) != COG_OK)
+    return COG_EINVAL;
   struct value *v = slot(o, opt->name);
   char *copy;
   /* The command line replaces what a configuration file said. */
@@ -142,7 +289,7 @@ static int store(cog_opts_t *o, const cog_option_t *opt, const char *val)
 
 int cog_opts_set(cog_opts_t *o, const char *name, const char *value)
 {
-  const cog_option_t *opt = find_long(o, name, strlen(name));
+  const cog_option2_t *opt = find_long(o, name, strlen(name));
   if (opt == NULL)
     return COG_ENOTFOUND;
   return store(o, opt, value);
@@ -150,7 +297,7 @@ int cog_opts_set(cog_opts_t *o, const char *name, const char *value)
 
 /* -v, -vv, --verbose, --verbose=INFO: each bare v raises the level one
  * step from the default (ERROR), a name sets it. */
-static int bump_verbose(cog_opts_t *o, const cog_option_t *opt, int count)
+static int bump_verbose(cog_opts_t *o, const cog_option2_t *opt, int count)
 {
   const char *cur = cog_opts_get(o, opt->name);
   int lvl = cur ? cog_log_level_parse(cur) : COG_LOG_ERROR;
@@ -195,7 +342,7 @@ int cog_opts_parse(cog_opts_t *o, int argc, char **argv, int allow_unknown)
       const char *name = a + 2;
       const char *eq = strchr(name, '=');
       size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-      const cog_option_t *opt = find_long(o, name, nlen);
+      const cog_option2_t *opt = find_long(o, name, nlen);
       if (opt == NULL) {
         if (allow_unknown)
           continue;
@@ -256,7 +403,7 @@ int cog_opts_parse(cog_opts_t *o, int argc, char **argv, int allow_unknown)
     }
     /* short options, possibly grouped: -dR, -p4730, -p 4730, -vvv */
     for (const char *c = a + 1; *c; c++) {
-      const cog_option_t *opt = find_short(o, (unsigned char)*c);
+      const cog_option2_t *opt = find_short(o, (unsigned char)*c);
       if (opt == NULL) {
         if (allow_unknown)
           break;
@@ -305,7 +452,7 @@ const char *cog_opts_get(const cog_opts_t *o, const char *name)
   struct value *v = slot(o, name);
   if (v)
     return v->val;
-  const cog_option_t *opt = find_long(o, name, strlen(name));
+  const cog_option2_t *opt = find_long(o, name, strlen(name));
   return opt ? opt->def : NULL;
 }
 
@@ -328,7 +475,7 @@ int cog_opts_unset(cog_opts_t *o, const char *name)
 int cog_opts_copy_tables(cog_opts_t *dst, const cog_opts_t *src)
 {
   for (size_t i = 0; i < src->ntables; i++)
-    if (cog_opts_add_table(dst, src->tables[i].owner, src->tables[i].opts) != COG_OK)
+    if (cog_opts_add_table2(dst, src->tables[i].owner, src->tables[i].opts) != COG_OK)
       return COG_ENOMEM;
   return COG_OK;
 }
@@ -337,7 +484,7 @@ void cog_opts_report_changes(const cog_opts_t *cur, const cog_opts_t *fresh,
                              const char *const *live)
 {
   for (size_t t = 0; t < cur->ntables; t++)
-    for (const cog_option_t *p = cur->tables[t].opts; p->name; p++) {
+    for (const cog_option2_t *p = cur->tables[t].opts; p->name; p++) {
       int skip = 0;
       for (int i = 0; live[i]; i++)
         skip |= strcmp(live[i], p->name) == 0;
@@ -356,7 +503,7 @@ int cog_opts_source(const cog_opts_t *o, const char *name)
   return v ? v->src : -1;
 }
 
-const cog_option_t *cog_opts_find(const cog_opts_t *o, const char *name)
+const cog_option2_t *cog_opts_find(const cog_opts_t *o, const char *name)
 {
   return find_long(o, name, strlen(name));
 }
@@ -372,7 +519,7 @@ int cog_opts_flag_value(const char *v)
 
 int cog_opts_set_from(cog_opts_t *o, int src, const char *name, const char *value)
 {
-  const cog_option_t *opt = find_long(o, name, strlen(name));
+  const cog_option2_t *opt = find_long(o, name, strlen(name));
   if (opt == NULL)
     return COG_ENOTFOUND;
   int old = o->src;
@@ -390,26 +537,42 @@ int cog_opts_set_from(cog_opts_t *o, int src, const char *name, const char *valu
   return rc;
 }
 
-int cog_opts_get_int(const cog_opts_t *o, const char *name, long long *out)
+int cog_opts_int(const cog_opts_t *o, const char *name, int64_t *out)
 {
-  const char *v = cog_opts_get(o, name);
-  if (v == NULL) {
-    *out = 0;
+  char err[512];
+  *out = 0;
+  const cog_option2_t *opt = find_long(o, name, strlen(name));
+  if (opt == NULL)
     return COG_ENOTFOUND;
-  }
-  if (!valid_int(v)) {
-    fprintf(stderr, "cogd: option --%s wants an integer, got '%s'\n", name, v);
+  if (!typed(opt->kind) && opt->kind != COG_OPT_FLAG)
+    return COG_EINVAL;
+  const char *v = cog_opts_get(o, name);
+  if (v == NULL)
+    return opt->kind == COG_OPT_FLAG ? COG_OK : COG_ENOTFOUND;
+  if (cog_opts_value(opt, v, out, err, sizeof(err)) != COG_OK) {
+    fprintf(stderr, "cogd: %s\n", err);
     return COG_EINVAL;
   }
-  *out = strtoll(v, NULL, 10);
   return COG_OK;
+}
+
+int cog_opts_check(const cog_opts_t *o)
+{
+  int rc = COG_OK;
+  for (size_t i = 0; i < o->ntables; i++)
+    for (const cog_option2_t *p = o->tables[i].opts; p->name; p++) {
+      const char *v = cog_opts_get(o, p->name);
+      if (v && check_value(p, v) != COG_OK)
+        rc = COG_EINVAL;
+    }
+  return rc;
 }
 
 void cog_opts_help(const cog_opts_t *o, FILE *f)
 {
   for (size_t i = 0; i < o->ntables; i++) {
     fprintf(f, "\n%s:\n", o->tables[i].owner);
-    for (const cog_option_t *p = o->tables[i].opts; p->name; p++) {
+    for (const cog_option2_t *p = o->tables[i].opts; p->name; p++) {
       char left[96];
       int n;
       if (p->short_name)
@@ -419,6 +582,15 @@ void cog_opts_help(const cog_opts_t *o, FILE *f)
       if (p->kind != COG_OPT_FLAG && n > 0 && (size_t)n < sizeof(left))
         snprintf(left + n, sizeof(left) - (size_t)n, " %s", p->arg ? p->arg : "ARG");
       fprintf(f, "%-34s %s", left, p->help ? p->help : "");
+      /* the bounds, when the table gives some (a 1.1 integer has none) */
+      const char *unit = p->kind == COG_OPT_SIZE ? " bytes" : p->kind == COG_OPT_MSEC ? " ms"
+                       : p->kind == COG_OPT_SEC ? " s" : "";
+      if (!typed(p->kind) || p->kind == COG_OPT_BOOL || p->min == INT64_MIN)
+        ;
+      else if (p->max == INT64_MAX)
+        fprintf(f, " (at least %lld%s)", (long long)p->min, unit);
+      else
+        fprintf(f, " (%lld to %lld%s)", (long long)p->min, (long long)p->max, unit);
       if (p->def)
         fprintf(f, " (default: %s)", p->def);
       fputc('\n', f);
@@ -440,7 +612,7 @@ void cog_opts_dump(const cog_opts_t *o, FILE *f)
 {
   for (size_t i = 0; i < o->ntables; i++) {
     fprintf(f, "# %s\n", o->tables[i].owner);
-    for (const cog_option_t *p = o->tables[i].opts; p->name; p++) {
+    for (const cog_option2_t *p = o->tables[i].opts; p->name; p++) {
       const char *v = cog_opts_get(o, p->name);
       if (v == NULL || cog_opts_is_meta(p->name))
         continue;

@@ -92,10 +92,18 @@ const char *cog_plugin_refusal(const char *name)
   return NULL;
 }
 
+const cog_option2_t *cog_plugin_options2(const cog_plugin_t *d)
+{
+  return d->abi_minor >= 2 && COG_OPS_HAS(d, cog_plugin_t, options2) ? d->options2 : NULL;
+}
+
 static const char *check_ops(const cog_plugin_t *d)
 {
   if (d->init == NULL)
     return "it has no init callback";
+  const cog_option2_t *o2 = cog_plugin_options2(d);
+  if (o2 && o2->struct_size < COG_OPTION2_MIN_SIZE)
+    return "its options2 entries are shorter than cog_option2_t of ABI 1.2";
   if (d->kind == COG_PLUGIN_QUEUE) {
     const cog_queue_ops_t *q = d->queue;
     if (q == NULL)

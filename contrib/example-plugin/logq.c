@@ -536,6 +536,11 @@ static int lq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
 
 /* ---------------------------------------------------------- descriptor */
 
+/* A cog_option_t table of ABI 1.1, on purpose: this example also shows
+ * that a plugin written before 1.2 keeps working unchanged.  A new plugin
+ * declares a cog_option2_t table with bounds instead (.options2; see
+ * docs/plugin-abi.md, "Options with bounds"): the core then checks the
+ * numbers, and lq_number above is not needed. */
 static const cog_option_t lq_options[] = {
   { "logq-path", 0, COG_OPT_STRING, "FILE", NULL, "logq queue: the log file (required)" },
   { "logq-compact-percent", 0, COG_OPT_INT, "N", "50",

@@ -109,7 +109,13 @@ typedef enum cog_option_kind {
   COG_OPT_FLAG = 1,    /* no argument; value "1" when given              */
   COG_OPT_STRING,      /* any string                                     */
   COG_OPT_INT,         /* decimal integer, checked by the core           */
-  COG_OPT_LIST         /* may be given many times; values joined by ','  */
+  COG_OPT_LIST,        /* may be given many times; values joined by ','  */
+  /* Since 1.2, in cog_option2_t tables only (host->option_int reads them;
+   * each is checked against the entry's min and max): */
+  COG_OPT_SIZE,        /* bytes; suffix k, M or G (1024-based)           */
+  COG_OPT_MSEC,        /* milliseconds; suffix ms, s, m or h             */
+  COG_OPT_SEC,         /* seconds; suffix s, m or h (or ms, whole s)     */
+  COG_OPT_BOOL         /* takes a value: yes/no, true/false, on/off, 1/0 */
 } cog_option_kind_t;
 
 typedef struct cog_option {
@@ -120,6 +126,40 @@ typedef struct cog_option {
   const char *def;         /* default as a string, or NULL for none       */
   const char *help;        /* one line                                    */
 } cog_option_t;
+
+/* Since 1.2: the successor of cog_option_t, with bounds, and a size so
+ * that it can grow.  A table is an array of these, terminated by an entry
+ * whose name is NULL (its struct_size set too); every entry of a table has
+ * the same struct_size, which is also the array's stride, so the host
+ * reads only the fields within it.  Give it in cog_plugin_t.options2.
+ *
+ * The core checks every value against the entry -- the default, the
+ * command line, the configuration file, at start-up, under --check-config
+ * and on SIGHUP -- and refuses a bad one with one message, "option --NAME
+ * wants WHAT from MIN to MAX, got 'VALUE'".  The plugin then reads the
+ * number with host->option_int(), already checked: no parsing, no range
+ * check, no second copy of the default in the code.  host->option() still
+ * gives the value as text, as written.
+ *
+ *   static const cog_option2_t opts[] = {
+ *     { sizeof(cog_option2_t), "foo-timeout", 0, COG_OPT_MSEC, "MS", "2000",
+ *       "give up after this long", 10, 600000 },
+ *     { sizeof(cog_option2_t), NULL, 0, 0, NULL, NULL, NULL, 0, 0 }
+ *   };
+ */
+typedef struct cog_option2 {
+  size_t struct_size;      /* sizeof(cog_option2_t) as the plugin was built */
+  const char *name;        /* long name without "--"; NULL ends the table */
+  int short_name;          /* single character, or 0                      */
+  cog_option_kind_t kind;
+  const char *arg;         /* argument placeholder for help, e.g. "MS"    */
+  const char *def;         /* default as text (checked too), or NULL      */
+  const char *help;        /* one line                                    */
+  /* INT, SIZE, MSEC, SEC: inclusive bounds, in the kind's unit (bytes,
+   * ms, s).  Ignored for the other kinds. */
+  int64_t min;
+  int64_t max;
+} cog_option2_t;
 
 /* ------------------------------------------------------------------------
  * Opaque core objects
@@ -457,6 +497,16 @@ typedef struct cog_host {
    * peer_close.  COG_EINVAL for a bit this core does not know (nothing
    * changes then).  Nothing changes hands. */
   int (*peer_set_flags)(cog_peer_t *p, uint32_t flags);
+  /* -- typed options.  Added in ABI 1.2: check COG_OPS_HAS(host,
+   * cog_host_t, option_int) before calling it (a 1.2 core from before it
+   * was added lacks it).  The value of an option of kind INT, SIZE (in
+   * bytes), MSEC (ms), SEC (s), BOOL or FLAG (1 or 0; an absent flag is
+   * 0), this plugin's or the core's, already checked against its bounds
+   * (see cog_option2_t): COG_OK and *out set; COG_ENOTFOUND when there is
+   * no such option or it has no value and no default; COG_EINVAL when it
+   * is not of a numeric kind.  *out is 0 on failure.  name borrowed; loop
+   * thread. */
+  int (*option_int)(cog_plugin_ref_t *self, const char *name, int64_t *out);
 } cog_host_t;
 
 /* Peer flags (host->peer_set_flags).
@@ -556,6 +606,11 @@ typedef struct cog_plugin {
    * now answers with the new values of the reloadable settings; take up
    * the ones this plugin can change while running.  May be NULL. */
   int (*reload)(void *state);
+  /* Since 1.2: the option table with bounds (see cog_option2_t), or NULL.
+   * A core that knows this field (it reads it when size covers it) uses
+   * it and ignores options; an older one reads options only, so a plugin
+   * meant to load on both can give both. */
+  const cog_option2_t *options2;
 } cog_plugin_t;
 
 /* The entry point every plugin exports.  With libtool's -module the

@@ -7,6 +7,7 @@
  * reports memcached down, enqueue() refuses at once.  Layout, durability
  * and outage behaviour: README.md. */
 #include "mcq.h"
+#include "optnum.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -179,10 +180,10 @@ static void mcq_fini(void *state)
 
 static int mcq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
 {
+  if (cog_optnum_ready(host, self) != COG_OK)
+    return COG_EUNSUPPORTED;
   const char *servers = host->option(self, "libmemcached-servers");
   const char *prefix = host->option(self, "libmemcached-prefix");
-  const char *timeout = host->option(self, "libmemcached-timeout");
-  const char *import = host->option(self, "libmemcached-import-gearmand");
   if (servers == NULL || *servers == '\0') {
     host->log(self, COG_LOG_ERROR, "--libmemcached-servers is required (e.g. 127.0.0.1:11211)");
     return COG_EINVAL;
@@ -205,11 +206,7 @@ static int mcq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
               "without spaces", MCQ_PREFIX_MAX);
     return COG_EINVAL;
   }
-  long ms = timeout ? strtol(timeout, NULL, 10) : 2000;
-  if (ms < 10 || ms > 600000) {
-    host->log(self, COG_LOG_ERROR, "--libmemcached-timeout must be 10 to 600000 ms");
-    return COG_EINVAL;
-  }
+  int64_t ms = cog_optnum_get(host, self, "libmemcached-timeout"); /* checked: 10 to 600000 */
 
   mcq_t *q = calloc(1, sizeof(*q));
   if (q == NULL)
@@ -218,7 +215,7 @@ static int mcq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   q->self = self;
   memcpy(q->prefix, prefix, pl + 1);
   q->timeout_ms = (unsigned)ms;
-  q->import = import && strcmp(import, "0") != 0;
+  q->import = (int)cog_optnum_get(host, self, "libmemcached-import-gearmand");
   q->max_value = 1024 * 1024 - 512;
   q->need_meta = 1;
   if ((q->servers = strdup(servers)) == NULL || mcq_chunks_reset(q, 0, 0) != COG_OK)
@@ -238,15 +235,16 @@ fail:
 
 static const char *const aliases[] = { "libmemcached", NULL };
 
-static const cog_option_t options[] = {
-  { "libmemcached-servers", 0, COG_OPT_STRING, "LIST", NULL,
-    "memcached servers, e.g. 127.0.0.1:11211,host2:11211 (required)" },
-  { "libmemcached-prefix", 0, COG_OPT_STRING, "PREFIX", "gear_", "prefix of every key" },
-  { "libmemcached-timeout", 0, COG_OPT_INT, "MS", "2000",
-    "connect and I/O timeout of memcached requests" },
-  { "libmemcached-import-gearmand", 0, COG_OPT_FLAG, NULL, NULL,
-    "at start-up, import the jobs gearmand's libmemcached queue left (best effort)" },
-  { NULL, 0, 0, NULL, NULL, NULL }
+#define OPT(...) { sizeof(cog_option2_t), __VA_ARGS__ }
+static const cog_option2_t options[] = {
+  OPT("libmemcached-servers", 0, COG_OPT_STRING, "LIST", NULL,
+      "memcached servers, e.g. 127.0.0.1:11211,host2:11211 (required)", 0, 0),
+  OPT("libmemcached-prefix", 0, COG_OPT_STRING, "PREFIX", "gear_", "prefix of every key", 0, 0),
+  OPT("libmemcached-timeout", 0, COG_OPT_MSEC, "MS", "2000",
+      "connect and I/O timeout of memcached requests", 10, 600000),
+  OPT("libmemcached-import-gearmand", 0, COG_OPT_FLAG, NULL, NULL,
+      "at start-up, import the jobs gearmand's libmemcached queue left (best effort)", 0, 0),
+  OPT(NULL, 0, 0, NULL, NULL, NULL, 0, 0)
 };
 
 static const cog_queue_ops_t ops = {
@@ -267,7 +265,7 @@ static const cog_plugin_t desc = {
   .version = "1.0",
   .description = "memcached queue (libmemcached, writer thread; memory only)",
   .aliases = aliases,
-  .options = options,
+  .options2 = options,
   .init = mcq_init,
   .fini = mcq_fini,
   .queue = &ops,

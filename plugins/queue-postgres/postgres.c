@@ -596,12 +596,12 @@ fail:
   return rc;
 }
 
-static const cog_option_t options[] = {
-  { "libpq-conninfo", 0, COG_OPT_STRING, "STR", NULL,
-    "PostgreSQL connection string or URI (empty: libpq's PG* environment variables)" },
-  { "libpq-table", 0, COG_OPT_STRING, "NAME", "queue",
-    "PostgreSQL queue table, optionally schema-qualified (created if missing)" },
-  { NULL, 0, 0, NULL, NULL, NULL }
+static const cog_option2_t options[] = {
+  { sizeof(cog_option2_t), "libpq-conninfo", 0, COG_OPT_STRING, "STR", NULL,
+    "PostgreSQL connection string or URI (empty: libpq's PG* environment variables)", 0, 0 },
+  { sizeof(cog_option2_t), "libpq-table", 0, COG_OPT_STRING, "NAME", "queue",
+    "PostgreSQL queue table, optionally schema-qualified (created if missing)", 0, 0 },
+  { sizeof(cog_option2_t), NULL, 0, 0, NULL, NULL, NULL, 0, 0 }
 };
 
 static const char *const aliases[] = { "libpq", "postgresql", NULL };
@@ -623,7 +623,7 @@ static const cog_plugin_t desc = {
   .version = "1.0",
   .description = "PostgreSQL queue (libpq, asynchronous, group commit)",
   .aliases = aliases,
-  .options = options,
+  .options2 = options,
   .init = pgq_init,
   .fini = pgq_fini,
   .queue = &ops,

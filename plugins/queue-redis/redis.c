@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "rq.h"
 
+#include "optnum.h"
 #include "percent.h"
 
 #include <hiredis/adapters/libevent.h>
@@ -511,6 +512,8 @@ static void rq_free(rq_t *q)
 
 static int rq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
 {
+  if (cog_optnum_ready(host, self) != COG_OK)
+    return COG_EUNSUPPORTED;
   rq_t *q = calloc(1, sizeof(*q));
   if (q == NULL)
     return COG_ENOMEM;
@@ -521,7 +524,6 @@ static int rq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
   const char *port = host->option(self, "redis-port");
   const char *pw = host->option(self, "redis-password");
   const char *prefix = host->option(self, "redis-prefix");
-  const char *timeout = host->option(self, "redis-timeout");
   if (url) {
     if (server || port || pw)
       host->log(self, COG_LOG_NOTICE, "--redis-url given: --redis-server, --redis-port and "
@@ -533,22 +535,18 @@ static int rq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
     }
   } else {
     q->server = strdup(server && *server ? server : "127.0.0.1");
-    q->port = port ? atoi(port) : 6379;
+    /* no default in the table: whether it was given matters with --redis-url */
+    q->port = port ? (int)cog_optnum_get(host, self, "redis-port") : 6379;
     if (pw && *pw)
       q->password = strdup(pw);
   }
   if (q->server == NULL)
     goto fail;
-  if (q->server[0] != '/' && (q->port <= 0 || q->port > 65535)) {
-    host->log(self, COG_LOG_ERROR, "bad --redis-port %d", q->port);
-    goto fail;
-  }
   if (prefix == NULL || *prefix == '\0') {
     host->log(self, COG_LOG_ERROR, "--redis-prefix must not be empty");
     goto fail;
   }
-  long t = timeout ? atol(timeout) : 10;
-  q->timeout_ms = (uint64_t)(t > 0 ? t : 10) * 1000u;
+  q->timeout_ms = (uint64_t)cog_optnum_get(host, self, "redis-timeout") * 1000u;
   q->prefix = strdup(prefix);
   q->prefix_len = strlen(prefix);
   q->zkey_len = q->prefix_len + 5;
@@ -620,17 +618,21 @@ static void rq_fini(void *state)
   rq_free(q);
 }
 
-static const cog_option_t options[] = {
-  { "redis-server", 0, COG_OPT_STRING, "HOST", NULL,
-    "Redis host, or the path of its unix socket (default: 127.0.0.1)" },
-  { "redis-port", 0, COG_OPT_INT, "PORT", NULL, "Redis port (default: 6379)" },
-  { "redis-password", 0, COG_OPT_STRING, "PASS", NULL, "Redis password (AUTH)" },
-  { "redis-prefix", 0, COG_OPT_STRING, "PREFIX", "_gear_", "prefix of the queue's Redis keys" },
-  { "redis-url", 0, COG_OPT_STRING, "URL", NULL,
-    "redis://[[user]:password@]host[:port][/db]; overrides --redis-server/-port/-password" },
-  { "redis-timeout", 0, COG_OPT_INT, "SECONDS", "10",
-    "drop the Redis connection when a request or a connection attempt takes longer" },
-  { NULL, 0, 0, NULL, NULL, NULL }
+#define OPT(...) { sizeof(cog_option2_t), __VA_ARGS__ }
+static const cog_option2_t options[] = {
+  OPT("redis-server", 0, COG_OPT_STRING, "HOST", NULL,
+      "Redis host, or the path of its unix socket (default: 127.0.0.1)", 0, 0),
+  OPT("redis-port", 0, COG_OPT_INT, "PORT", NULL, "Redis port (default: 6379)", 1, 65535),
+  OPT("redis-password", 0, COG_OPT_STRING, "PASS", NULL, "Redis password (AUTH)", 0, 0),
+  OPT("redis-prefix", 0, COG_OPT_STRING, "PREFIX", "_gear_", "prefix of the queue's Redis keys",
+      0, 0),
+  OPT("redis-url", 0, COG_OPT_STRING, "URL", NULL,
+      "redis://[[user]:password@]host[:port][/db]; overrides --redis-server/-port/-password",
+      0, 0),
+  OPT("redis-timeout", 0, COG_OPT_SEC, "SECONDS", "10",
+      "drop the Redis connection when a request or a connection attempt takes longer",
+      1, INT32_MAX),
+  OPT(NULL, 0, 0, NULL, NULL, NULL, 0, 0)
 };
 
 static const cog_queue_ops_t ops = {
@@ -650,7 +652,7 @@ static const cog_plugin_t desc = {
   .name = "redis",
   .version = "1.0",
   .description = "persistent queue in Redis (hiredis, asynchronous, group commit)",
-  .options = options,
+  .options2 = options,
   .init = rq_init,
   .fini = rq_fini,
   .queue = &ops,

@@ -9,6 +9,7 @@
  * order, on the loop.  Set-up and replay happen on the loop thread before
  * serving, when blocking is allowed. */
 #include "sq.h"
+#include "optnum.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -157,10 +158,11 @@ static void sq_fini(void *state)
 
 static int sq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
 {
+  if (cog_optnum_ready(host, self) != COG_OK)
+    return COG_EUNSUPPORTED;
   const char *path = host->option(self, "libsqlite3-db");
   const char *table = host->option(self, "libsqlite3-table");
   const char *sync = host->option(self, "libsqlite3-synchronous");
-  const char *busy = host->option(self, "libsqlite3-busy-timeout");
   if (path == NULL || *path == '\0') {
     host->log(self, COG_LOG_ERROR, "--libsqlite3-db FILE is required with -q sqlite");
     return COG_EINVAL;
@@ -179,11 +181,7 @@ static int sq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
               sync);
     return COG_EINVAL;
   }
-  long busy_ms = busy ? strtol(busy, NULL, 10) : 5000;
-  if (busy_ms < 0 || busy_ms > 3600000) {
-    host->log(self, COG_LOG_ERROR, "--libsqlite3-busy-timeout must be 0..3600000 ms");
-    return COG_EINVAL;
-  }
+  int64_t busy_ms = cog_optnum_get(host, self, "libsqlite3-busy-timeout"); /* checked */
 
   sq_t *q = calloc(1, sizeof(*q));
   if (q == NULL) {
@@ -207,16 +205,16 @@ fail:
   return rc;
 }
 
-static const cog_option_t sq_options[] = {
-  { "libsqlite3-db", 0, COG_OPT_STRING, "FILE", NULL,
-    "sqlite queue: database file (required with -q sqlite)" },
-  { "libsqlite3-table", 0, COG_OPT_STRING, "NAME", "gearman_queue",
-    "sqlite queue: table (gearmand's layout is migrated in place)" },
-  { "libsqlite3-synchronous", 0, COG_OPT_STRING, "FULL|NORMAL", "FULL",
-    "sqlite queue: NORMAL may lose the last commits on power loss" },
-  { "libsqlite3-busy-timeout", 0, COG_OPT_INT, "MS", "5000",
-    "sqlite queue: wait this long for another process's lock" },
-  { NULL, 0, 0, NULL, NULL, NULL }
+static const cog_option2_t sq_options[] = {
+  { sizeof(cog_option2_t), "libsqlite3-db", 0, COG_OPT_STRING, "FILE", NULL,
+    "sqlite queue: database file (required with -q sqlite)", 0, 0 },
+  { sizeof(cog_option2_t), "libsqlite3-table", 0, COG_OPT_STRING, "NAME", "gearman_queue",
+    "sqlite queue: table (gearmand's layout is migrated in place)", 0, 0 },
+  { sizeof(cog_option2_t), "libsqlite3-synchronous", 0, COG_OPT_STRING, "FULL|NORMAL", "FULL",
+    "sqlite queue: NORMAL may lose the last commits on power loss", 0, 0 },
+  { sizeof(cog_option2_t), "libsqlite3-busy-timeout", 0, COG_OPT_MSEC, "MS", "5000",
+    "sqlite queue: wait this long for another process's lock", 0, 3600000 },
+  { sizeof(cog_option2_t), NULL, 0, 0, NULL, NULL, NULL, 0, 0 }
 };
 
 static const cog_queue_ops_t sq_ops = {
@@ -238,7 +236,7 @@ static const cog_plugin_t sq_desc = {
   .version = "1.0",
   .description = "SQLite persistent queue (WAL, group commit on a writer thread)",
   .aliases = sq_aliases,
-  .options = sq_options,
+  .options2 = sq_options,
   .init = sq_init,
   .fini = sq_fini,
   .queue = &sq_ops,

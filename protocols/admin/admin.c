@@ -248,12 +248,13 @@ static void on_accept(void *arg, int fd, const char *address)
 
 /* -------------------------------------------------------------- plugin */
 
-static const cog_option_t options[] = {
-  { "admin-listen", 0, COG_OPT_LIST, "ADDR:PORT", NULL,
-    "also serve admin commands on this address (repeatable)" },
-  { "admin-allow", 0, COG_OPT_LIST, "CIDR", "127.0.0.0/8,::1",
-    "networks allowed to run shutdown, cancel job, create and drop function, maxqueue ('any' for all)" },
-  { NULL, 0, 0, NULL, NULL, NULL }
+static const cog_option2_t options[] = {
+  { sizeof(cog_option2_t), "admin-listen", 0, COG_OPT_LIST, "ADDR:PORT", NULL,
+    "also serve admin commands on this address (repeatable)", 0, 0 },
+  { sizeof(cog_option2_t), "admin-allow", 0, COG_OPT_LIST, "CIDR", "127.0.0.0/8,::1",
+    "networks allowed to run shutdown, cancel job, create and drop function, maxqueue ('any' for all)",
+    0, 0 },
+  { sizeof(cog_option2_t), NULL, 0, 0, NULL, NULL, NULL, 0, 0 }
 };
 
 static int adm_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
@@ -358,7 +359,7 @@ static const cog_plugin_t descriptor = {
   .name = "admin",
   .version = PACKAGE_VERSION,
   .description = "the text admin protocol (gearadmin); loaded whenever installed",
-  .options = options,
+  .options2 = options,
   .init = adm_init,
   .fini = adm_fini,
   .protocol = &protocol_ops,

@@ -5,38 +5,40 @@
  * threads (writer.c), io_uring (uring.c). */
 #include "bin.h"
 #include "listeners.h"
+#include "optnum.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
-static const cog_option_t options[] = {
-  { "max-packet-size", 0, COG_OPT_INT, "BYTES", "67108864",
-    "largest binary packet accepted; larger ones get ERROR and the connection is closed" },
-  { "max-output-buffer", 0, COG_OPT_INT, "BYTES", "268435456",
-    "replies a connection may leave unread before it is disconnected" },
-  { "max-connections", 0, COG_OPT_INT, "N", "0",
-    "Gearman connections at most; more get ERROR and are closed (0: the open-file limit - 64)" },
-  { "exceptions", 0, COG_OPT_FLAG, NULL, NULL,
-    "send WORK_EXCEPTION to every client, not only those that asked (OPTION_REQ exceptions)" },
-  { "io-threads", 0, COG_OPT_INT, "N", "0",
-    "threads that write replies to plaintext connections (0: the event loop writes them)" },
-  { "io-uring", 0, COG_OPT_STRING, "yes|no", "yes",
-    "read a loop turn's readable plaintext connections, and send their replies, in one "
-    "io_uring system call each (no: a recv and a writev a connection; yes falls back to that "
-    "where io_uring is missing)" },
-  { NULL, 0, 0, NULL, NULL, NULL }
+#define OPT(...) { sizeof(cog_option2_t), __VA_ARGS__ }
+static const cog_option2_t options[] = {
+  OPT("max-packet-size", 0, COG_OPT_SIZE, "BYTES", "67108864",
+      "largest binary packet accepted; larger ones get ERROR and the connection is closed",
+      64, 0xffffffffLL),
+  OPT("max-output-buffer", 0, COG_OPT_SIZE, "BYTES", "268435456",
+      "replies a connection may leave unread before it is disconnected", 4096, INT64_MAX),
+  OPT("max-connections", 0, COG_OPT_INT, "N", "0",
+      "Gearman connections at most; more get ERROR and are closed (0: the open-file limit - 64)",
+      0, INT32_MAX),
+  OPT("exceptions", 0, COG_OPT_FLAG, NULL, NULL,
+      "send WORK_EXCEPTION to every client, not only those that asked (OPTION_REQ exceptions)",
+      0, 0),
+  OPT("io-threads", 0, COG_OPT_INT, "N", "0",
+      "threads that write replies to plaintext connections (0: the event loop writes them)",
+      0, 64),
+  OPT("io-uring", 0, COG_OPT_BOOL, "yes|no", "yes",
+      "read a loop turn's readable plaintext connections, and send their replies, in one "
+      "io_uring system call each (no: a recv and a writev a connection; yes falls back to that "
+      "where io_uring is missing)", 0, 0),
+  OPT(NULL, 0, 0, NULL, NULL, NULL, 0, 0)
 };
-
-static long long opt_ll(bin_t *b, const char *name, long long def)
-{
-  const char *v = b->host->option(b->self, name);
-  return v ? strtoll(v, NULL, 10) : def;
-}
 
 static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
 {
+  if (cog_optnum_ready(host, self) != COG_OK)
+    return COG_EUNSUPPORTED;
   bin_t *b = calloc(1, sizeof(*b));
   if (b == NULL)
     return COG_ENOMEM;
@@ -45,17 +47,10 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   cog_list_init(&b->conns);
   cog_list_init(&b->fq);
   cog_list_init(&b->rq);
-  long long mp = opt_ll(b, "max-packet-size", 67108864);
-  long long mo = opt_ll(b, "max-output-buffer", 268435456);
-  if (mp < 64 || mp > 0xffffffffLL || mo < 4096) {
-    LOG(b, COG_LOG_ERROR, "--max-packet-size must be 64..4294967295 and --max-output-buffer at "
-        "least 4096");
-    free(b);
-    return COG_EINVAL;
-  }
-  b->max_packet = (uint32_t)mp;
-  b->max_output = (size_t)mo;
-  b->max_conns = (long)opt_ll(b, "max-connections", 0);
+  /* the core checked every value against the table above */
+  b->max_packet = (uint32_t)cog_optnum_get(host, self, "max-packet-size");
+  b->max_output = (size_t)cog_optnum_get(host, self, "max-output-buffer");
+  b->max_conns = (long)cog_optnum_get(host, self, "max-connections");
   if (b->max_conns <= 0) {
     struct rlimit rl;
     /* keep some descriptors for the queue, logs, listeners, admin */
@@ -64,34 +59,21 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
     else
       b->max_conns = 0;
   }
-  const char *ex = host->option(self, "exceptions");
-  b->exceptions_default = ex && strcmp(ex, "0") != 0;
+  b->exceptions_default = (int)cog_optnum_get(host, self, "exceptions");
   if (bin_tls_on(b)) {
     b->tls = 1;
-    b->hs_ms = (uint64_t)opt_ll(b, "ssl-handshake-timeout", 10) * 1000;
+    b->hs_ms = (uint64_t)cog_optnum_get(host, self, "ssl-handshake-timeout") * 1000;
   }
-  long long nio = opt_ll(b, "io-threads", 0);
-  if (nio < 0 || nio > 64) {
-    LOG(b, COG_LOG_ERROR, "--io-threads must be 0..64");
-    free(b);
-    return COG_EINVAL;
-  }
+  int64_t nio = cog_optnum_get(host, self, "io-threads");
   if (nio > 0 && b->tls)
     LOG(b, COG_LOG_NOTICE, "--io-threads ignored: TLS connections are written by the event loop");
   else if (nio > 0 && (b->writers = bw_pool_new(host, self, (int)nio, bin_writer_note)) == NULL) {
     free(b);
     return COG_ERROR;
   }
-  const char *ur = host->option(self, "io-uring");
-  if (ur && strcmp(ur, "yes") != 0 && strcmp(ur, "no") != 0) {
-    LOG(b, COG_LOG_ERROR, "--io-uring must be yes or no, not '%s'", ur);
-    bw_pool_free(b->writers);
-    free(b);
-    return COG_EINVAL;
-  }
   /* TLS output goes through OpenSSL and writer threads write by
    * themselves: io_uring is for the loop's own plaintext writes */
-  if ((ur == NULL || strcmp(ur, "yes") == 0) && !b->tls && b->writers == NULL) {
+  if (cog_optnum_get(host, self, "io-uring") && !b->tls && b->writers == NULL) {
     char why[128];
     b->uring = bu_new(256, why, sizeof(why));
     if (b->uring == NULL)
@@ -104,10 +86,10 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
 static int bin_bind(void *state)
 {
   bin_t *b = state;
-  const char *port = b->host->option(b->self, "port");
+  /* the core's --port, checked (0 to 65535), its default in the core's table */
+  char port[24];
+  snprintf(port, sizeof(port), "%lld", (long long)cog_optnum_get(b->host, b->self, "port"));
   const char *addrs = b->host->option(b->self, "listen");
-  if (port == NULL || *port == '\0')
-    port = "4730";
   if (addrs == NULL || *addrs == '\0') {
     char spec[64];
     snprintf(spec, sizeof(spec), ":%s", port);
@@ -168,7 +150,7 @@ static const cog_plugin_t descriptor = {
   .version = PACKAGE_VERSION,
   .description = "the Gearman binary protocol (always loaded)",
   .aliases = NULL,
-  .options = options,
+  .options2 = options,
   .init = bin_init,
   .fini = bin_fini,
   .queue = NULL,

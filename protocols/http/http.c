@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "request.h"
 #include "views.h"
+#include "optnum.h"
 
 #include <cogd/plugin.h>
 
@@ -523,54 +524,47 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* -------------------------------------------------------------- plugin */
 
-static const cog_option_t options[] = {
-  { "http-port", 0, COG_OPT_STRING, "PORT", "8080",
-    "port for HTTP, on the --listen addresses (default: every address)" },
-  { "http-listen", 0, COG_OPT_LIST, "ADDR:PORT", NULL,
-    "listen for HTTP here instead (repeatable)" },
-  { "http-max-body", 0, COG_OPT_INT, "BYTES", "16777216",
-    "largest request body (workload); larger gets 413" },
-  { "http-max-headers", 0, COG_OPT_INT, "BYTES", "16384", "largest request header block" },
-  { "http-max-response", 0, COG_OPT_INT, "BYTES", "268435456",
-    "largest job result returned; larger gets 502" },
-  { "http-idle-timeout", 0, COG_OPT_INT, "SECONDS", "30",
-    "close connections idle (nothing received or sent) this long" },
-  { "http-request-timeout", 0, COG_OPT_INT, "SECONDS", "60",
-    "close a connection whose request (head and body) is not in this long after its first byte" },
-  { "http-get-jobs", 0, COG_OPT_FLAG, NULL, NULL,
-    "GET /FUNCTION submits a job as in gearmand (default: 404)" },
-  { "http-max-timeout", 0, COG_OPT_INT, "SECONDS", "86400", "largest X-Gearman-Timeout accepted" },
-  { NULL, 0, 0, NULL, NULL, NULL }
+#define OPT(...) { sizeof(cog_option2_t), __VA_ARGS__ }
+static const cog_option2_t options[] = {
+  OPT("http-port", 0, COG_OPT_INT, "PORT", "8080",
+      "port for HTTP, on the --listen addresses (default: every address)", 0, 65535),
+  OPT("http-listen", 0, COG_OPT_LIST, "ADDR:PORT", NULL,
+      "listen for HTTP here instead (repeatable)", 0, 0),
+  OPT("http-max-body", 0, COG_OPT_SIZE, "BYTES", "16777216",
+      "largest request body (workload); larger gets 413", 0, INT64_MAX),
+  OPT("http-max-headers", 0, COG_OPT_SIZE, "BYTES", "16384", "largest request header block",
+      256, INT64_MAX),
+  OPT("http-max-response", 0, COG_OPT_SIZE, "BYTES", "268435456",
+      "largest job result returned; larger gets 502", 1, INT64_MAX),
+  OPT("http-idle-timeout", 0, COG_OPT_SEC, "SECONDS", "30",
+      "close connections idle (nothing received or sent) this long", 1, INT32_MAX),
+  OPT("http-request-timeout", 0, COG_OPT_SEC, "SECONDS", "60",
+      "close a connection whose request (head and body) is not in this long after its first byte",
+      1, 86400),
+  OPT("http-get-jobs", 0, COG_OPT_FLAG, NULL, NULL,
+      "GET /FUNCTION submits a job as in gearmand (default: 404)", 0, 0),
+  OPT("http-max-timeout", 0, COG_OPT_SEC, "SECONDS", "86400", "largest X-Gearman-Timeout accepted",
+      1, INT32_MAX),
+  OPT(NULL, 0, 0, NULL, NULL, NULL, 0, 0)
 };
-
-static long long opt_ll(http_t *h, const char *name, long long def)
-{
-  const char *v = h->host->option(h->self, name);
-  return v ? strtoll(v, NULL, 10) : def;
-}
 
 static int http_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
 {
+  if (cog_optnum_ready(host, self) != COG_OK)
+    return COG_EUNSUPPORTED;
   http_t *h = calloc(1, sizeof(*h));
   if (h == NULL)
     return COG_ENOMEM;
   h->host = host;
   h->self = self;
-  long long body = opt_ll(h, "http-max-body", 16777216);
-  long long hdrs = opt_ll(h, "http-max-headers", 16384);
-  long long resp = opt_ll(h, "http-max-response", 268435456);
-  long long idle = opt_ll(h, "http-idle-timeout", 30);
-  long long maxt = opt_ll(h, "http-max-timeout", 86400);
-  long long rqt = opt_ll(h, "http-request-timeout", 60);
-  const char *gj = host->option(self, "http-get-jobs");
-  h->get_jobs = gj && *gj && strcmp(gj, "0") != 0;
-  if (body < 0 || hdrs < 256 || resp < 1 || idle < 1 || maxt < 1 || rqt < 1 ||
-      rqt > 86400) {
-    LOG(h, COG_LOG_ERROR, "HTTP limits must be positive (--http-max-headers at least 256, "
-        "--http-request-timeout at most 86400)");
-    free(h);
-    return COG_EINVAL;
-  }
+  /* the core checked every value against the table above */
+  int64_t body = cog_optnum_get(host, self, "http-max-body");
+  int64_t hdrs = cog_optnum_get(host, self, "http-max-headers");
+  int64_t resp = cog_optnum_get(host, self, "http-max-response");
+  int64_t idle = cog_optnum_get(host, self, "http-idle-timeout");
+  int64_t maxt = cog_optnum_get(host, self, "http-max-timeout");
+  int64_t rqt = cog_optnum_get(host, self, "http-request-timeout");
+  h->get_jobs = (int)cog_optnum_get(host, self, "http-get-jobs");
   h->max_response = (size_t)resp;
   h->max_timeout = (double)maxt;
   h->evh = evhttp_new(host->event_base());
@@ -623,9 +617,8 @@ static int http_bind(void *state)
 {
   http_t *h = state;
   const char *specs = h->host->option(h->self, "http-listen");
-  const char *port = h->host->option(h->self, "http-port");
-  if (port == NULL || *port == '\0')
-    port = "8080";
+  char port[24]; /* checked: 0 to 65535 */
+  snprintf(port, sizeof(port), "%lld", (long long)cog_optnum_get(h->host, h->self, "http-port"));
   int own = specs && *specs;
   if (!own)
     specs = h->host->option(h->self, "listen");
@@ -710,7 +703,7 @@ static const cog_plugin_t descriptor = {
   .version = PACKAGE_VERSION,
   .description = "jobs over HTTP, JSON status, Prometheus metrics (-r http)",
   .aliases = aliases,
-  .options = options,
+  .options2 = options,
   .init = http_init,
   .fini = http_fini,
   .protocol = &protocol_ops,

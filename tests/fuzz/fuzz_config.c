@@ -26,13 +26,25 @@ static FILE *err_out; /* the real stderr; the code under test prints to a null s
 #include "fuzz.h"
 
 
-/* Options the way a plugin declares them: each kind once more. */
-static const cog_option_t plugin_options[] = {
-  { "libsqlite3-db", 0, COG_OPT_STRING, "FILE", NULL, "database" },
-  { "admin-allow", 0, COG_OPT_LIST, "CIDR", "127.0.0.0/8,::1", "allowed networks" },
-  { "http-max-body", 0, COG_OPT_INT, "BYTES", "16777216", "largest body" },
-  { "exceptions", 0, COG_OPT_FLAG, NULL, NULL, "exceptions for all" },
-  { "libpq-conninfo", 0, COG_OPT_STRING, "CONNINFO", NULL, "credentials inside" },
+/* Options the way a plugin declares them: each kind once more, in a 1.2
+ * table with bounds and in a table of 1.1. */
+static const cog_option2_t plugin_options[] = {
+  { sizeof(cog_option2_t), "libsqlite3-db", 0, COG_OPT_STRING, "FILE", NULL, "database", 0, 0 },
+  { sizeof(cog_option2_t), "admin-allow", 0, COG_OPT_LIST, "CIDR", "127.0.0.0/8,::1",
+    "allowed networks", 0, 0 },
+  { sizeof(cog_option2_t), "http-max-body", 0, COG_OPT_SIZE, "BYTES", "16777216", "largest body",
+    0, INT64_MAX },
+  { sizeof(cog_option2_t), "exceptions", 0, COG_OPT_FLAG, NULL, NULL, "exceptions for all", 0,
+    0 },
+  { sizeof(cog_option2_t), "libpq-conninfo", 0, COG_OPT_STRING, "CONNINFO", NULL,
+    "credentials inside", 0, 0 },
+  { sizeof(cog_option2_t), "libmemcached-timeout", 0, COG_OPT_MSEC, "MS", "2000", "timeout", 10,
+    600000 },
+  { sizeof(cog_option2_t), "io-uring", 0, COG_OPT_BOOL, "yes|no", "yes", "ring", 0, 0 },
+  { sizeof(cog_option2_t), NULL, 0, 0, NULL, NULL, NULL, 0, 0 }
+};
+static const cog_option_t old_options[] = {
+  { "testfile-delay-ms", 0, COG_OPT_INT, "MS", "0", "an old plugin's integer" },
   { NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -103,7 +115,7 @@ static int leaves_dir(const uint8_t *data, size_t size)
   return data[0] == '/';
 }
 
-static void check_values(const cog_opts_t *o, const cog_option_t *t)
+static void check_values(const cog_opts_t *o, const cog_option2_t *t)
 {
   for (; t->name; t++) {
     if (!cog_opts_given(o, t->name))
@@ -111,12 +123,16 @@ static void check_values(const cog_opts_t *o, const cog_option_t *t)
     const char *v = cog_opts_get(o, t->name);
     FZ_CHECK(v != NULL);
     FZ_CHECK(cog_opts_source(o, t->name) == COG_SRC_CONFIG);
-    if (t->kind == COG_OPT_INT) {
-      long long n;
-      FZ_CHECK(cog_opts_get_int(o, t->name, &n) == COG_OK);
-    } else if (t->kind == COG_OPT_FLAG) {
-      FZ_CHECK(strcmp(v, "0") == 0 || strcmp(v, "1") == 0);
+    int64_t n;
+    if (t->kind == COG_OPT_INT || t->kind == COG_OPT_SIZE || t->kind == COG_OPT_MSEC ||
+        t->kind == COG_OPT_SEC) {
+      FZ_CHECK(cog_opts_int(o, t->name, &n) == COG_OK);
+      FZ_CHECK(n >= t->min && n <= t->max);
+    } else if (t->kind == COG_OPT_FLAG || t->kind == COG_OPT_BOOL) {
+      FZ_CHECK(cog_opts_int(o, t->name, &n) == COG_OK && (n == 0 || n == 1));
     }
+    if (t->kind == COG_OPT_FLAG)
+      FZ_CHECK(strcmp(v, "0") == 0 || strcmp(v, "1") == 0);
     if (strcmp(t->name, "verbose") == 0)
       FZ_CHECK(cog_log_level_parse(v) >= 0);
   }
@@ -151,11 +167,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   cog_opts_t *o = cog_opts_new();
   FZ_CHECK(o != NULL);
-  FZ_CHECK(cog_opts_add_table(o, "core", core_options) == COG_OK);
-  FZ_CHECK(cog_opts_add_table(o, "plugin", plugin_options) == COG_OK);
+  FZ_CHECK(cog_opts_add_table2(o, "core", core_options) == COG_OK);
+  FZ_CHECK(cog_opts_add_table2(o, "plugin", plugin_options) == COG_OK);
+  FZ_CHECK(cog_opts_add_table(o, "old plugin", old_options) == COG_OK);
   if (cog_conf_apply(conf, o) == COG_OK) {
+    /* every value stored was checked: the whole registry passes */
+    FZ_CHECK(cog_opts_check(o) == COG_OK);
     check_values(o, core_options);
     check_values(o, plugin_options);
+    FZ_CHECK(cog_opts_int(o, "testfile-delay-ms", &(int64_t){ 0 }) == COG_OK);
     apply_maxqueue(cog_opts_get(o, "maxqueue"), 1);
     /* SIGHUP's comparison, and --check-config's listing */
     cog_opts_t *fresh = cog_opts_new();

@@ -950,7 +950,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cog_log_open("none");
     opts = cog_opts_new();
     plugin = protocol_binary_LTX_cog_plugin_entry();
-    FZ_CHECK(opts && cog_opts_add_table(opts, "binary", plugin->options) == COG_OK);
+    FZ_CHECK(opts && cog_opts_add_table2(opts, "binary", plugin->options2) == COG_OK);
     cog_options = opts;
     bin_ref.name = bin_name;
   }

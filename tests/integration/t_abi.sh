@@ -132,6 +132,36 @@ COGD_PLUGIN_DIR=$DIRS server_start -q testfile --testfile-path "$TMPD/start.q" \
 assert_nomatch "a 1.1 ops table: start never called" "start: " "$(cat "$SERVER_LOG")"
 server_stop
 
+# Options as data (1.2): a 1.0 plugin's cog_option_t table still works (its
+# integer is checked, with the uniform message); the testfile plugin's
+# options2 are used in place of its old table (an MSEC option with bounds).
+out=$("$COGD" --plugin-dir "$DIRS" -r oldminor --oldminor-count 7 --check-args 2>&1); rc=$?
+assert_eq "a 1.0 plugin's integer option is accepted" 0 "$rc"
+assert_match "  ... and shown" "^oldminor-count = 7\$" "$out"
+out=$("$COGD" --plugin-dir "$DIRS" -r oldminor --oldminor-count 7x --check-args 2>&1); rc=$?
+assert_eq "  ... a bad one refused, status 1" 1 "$rc"
+assert_match "  ... with the uniform message" \
+  "cogd: option --oldminor-count wants an integer from -9223372036854775808 to 9223372036854775807, got '7x'" "$out"
+COGD_PLUGIN_DIR=$DIRS server_start -r oldminor --oldminor-count 12
+assert_match "  ... and its plugin reads the value" "oldminor-count is 12" "$(cat "$SERVER_LOG")"
+server_stop
+out=$("$COGD" --plugin-dir "$DIRS" -q testfile --testfile-path "$TMPD/o.q" --testfile-delay-ms 2s \
+        --check-args 2>&1); rc=$?
+assert_eq "a 1.2 plugin's options2: a duration with a suffix" 0 "$rc"
+assert_match "  ... shown as written" "^testfile-delay-ms = 2s\$" "$out"
+out=$("$COGD" --plugin-dir "$DIRS" -q testfile --testfile-path "$TMPD/o.q" --testfile-delay-ms 11m \
+        --check-args 2>&1); rc=$?
+assert_eq "  ... over its bound: status 1" 1 "$rc"
+assert_match "  ... with the uniform message (options2, not the old table)" \
+  "cogd: option --testfile-delay-ms wants a duration in ms \\(suffix ms, s, m or h\\) from 0 to 600000, got '11m'" "$out"
+COGD_PLUGIN_DIR=$DIRS server_start -q testfile --testfile-path "$TMPD/o.q" --testfile-delay-ms 1s
+t0=$(date +%s%N)
+gm -f abi_delay -b -- x > /dev/null 2>&1
+t1=$(date +%s%N)
+assert_true "  ... and the plugin gets it in ms (1s: a commit waits about a second)" \
+  [ $(( (t1 - t0) / 1000000 )) -ge 900 ]
+server_stop
+
 # A server whose directory holds refused plugins still serves.
 COGD_PLUGIN_DIR=$DIRS server_start
 assert_match "refusals are logged" "testplug_badmajor.so.*refused" "$(cat "$SERVER_LOG" "$SERVER_LOG.out" 2>/dev/null)"

@@ -35,6 +35,40 @@ assert_match "--port=notaport: the bad value is named" 'notaport' "$out"
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -p 4730 --check-args 2>&1); rc=$?
 assert_eq "--check-args with good options exits 0" 0 "$rc"
 
+# -- typed options: one parser, one message, status 1, at start and under
+# --check-config, for a core option and for a plugin's (the binary protocol)
+for how in start --check-config; do
+  chk=(); [ "$how" = start ] || chk=("$how")
+  out=$(timeout 10 "$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -L 127.0.0.1 -p "$(free_port)" \
+          --backlog 0 "${chk[@]}" 2>&1); rc=$?
+  assert_eq "--backlog 0 ($how): status 1" 1 "$rc"
+  assert_match "  ... the uniform message" "^cogd: option --backlog wants an integer from 1 to 2147483647, got '0'\$" "$out"
+  out=$(timeout 10 "$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -L 127.0.0.1 -p "$(free_port)" \
+          --max-output-buffer 4095 "${chk[@]}" 2>&1); rc=$?
+  assert_eq "--max-output-buffer 4095 ($how): status 1" 1 "$rc"
+  assert_match "  ... the uniform message" "^cogd: option --max-output-buffer wants a size in bytes \(suffix k, M or G\) from 4096 to 9223372036854775807, got '4095'\$" "$out"
+done
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --port=notaport --check-config 2>&1); rc=$?
+assert_match "--port=notaport: the uniform message" "option --port wants an integer from 0 to 65535, got 'notaport'" "$out"
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --max-job-bytes -1 --check-config 2>&1); rc=$?
+assert_match "negative --max-job-bytes refused" "option --max-job-bytes wants a size in bytes .* from 0 to" "$out"
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -j 99999999999999999999 --check-config 2>&1); rc=$?
+assert_match "an overflowing -j refused" "option --job-retries wants an integer from 0 to 4294967295" "$out"
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --max-job-bytes 512M --max-output-buffer 64k \
+        --ssl-handshake-timeout 1m --io-uring no --check-config 2>&1); rc=$?
+assert_eq "suffixes accepted (k, M, m) and booleans" 0 "$rc"
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --max-job-bytes 1073741824 --max-output-buffer 268435456 \
+        --io-uring yes --check-config 2>&1); rc=$?
+assert_eq "plain numbers accepted as before" 0 "$rc"
+# values that used to be taken silently as something else are refused
+if "$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --help 2>&1 | grep -q -- --redis-timeout; then
+  out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --redis-timeout 0 --check-config 2>&1); rc=$?
+  assert_eq "--redis-timeout 0 (once taken as 10): status 1" 1 "$rc"
+  assert_match "  ... the uniform message" "option --redis-timeout wants a duration in seconds \(suffix s, m or h\) from 1 to 2147483647, got '0'" "$out"
+fi
+out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --max-connections -1 --check-config 2>&1); rc=$?
+assert_eq "--max-connections -1 (once taken as 0): status 1" 1 "$rc"
+
 # -q nosuch: refused, listing the installed queues
 P=$(free_port)
 out=$(timeout 10 "$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -q nosuch -p "$P" -L 127.0.0.1 2>&1); rc=$?

@@ -30,22 +30,32 @@ assert_nomatch "  ... --check-args: no check-args line either" "^check-args =" "
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" -j 5 --check-args 2>&1)
 assert_match "the command line overrides the file" "^job-retries = 5$" "$out"
 
-echo 'no-such-key = 1' > "$C/cogd.conf.d/20-bad.conf"
-out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
-assert_eq "an unknown key fails" 1 "$rc"
-assert_match "the error names file, line and key" "20-bad.conf:1: unknown key 'no-such-key'" "$out"
-printf 'job-retries = many\n' > "$C/cogd.conf.d/20-bad.conf"
-out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
-assert_eq "a bad value fails" 1 "$rc"
-assert_match "the bad value is named" "20-bad.conf:1: bad value 'many' for 'job-retries'" "$out"
-printf 'just words here\n' > "$C/cogd.conf.d/20-bad.conf"
-out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
-assert_eq "a syntax error fails" 1 "$rc"
-assert_match "the syntax error is located" "20-bad.conf:1: expected 'key = value'" "$out"
-printf 'include 20-bad.conf\n' > "$C/cogd.conf.d/20-bad.conf"
-out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
-assert_eq "an include loop fails" 1 "$rc"
-assert_match "the loop is reported" "nested deeper" "$out"
+# conf_check STATUS DESC DESC2 ERE LINE...: with 20-bad.conf holding the
+# LINEs, --check-config exits STATUS (DESC) and its output matches ERE (DESC2)
+conf_check() {
+  local want=$1 desc=$2 desc2=$3 ere=$4
+  shift 4
+  printf '%s\n' "$@" > "$C/cogd.conf.d/20-bad.conf"
+  out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/cogd.conf" --check-config 2>&1); rc=$?
+  assert_eq "$desc" "$want" "$rc"
+  assert_match "$desc2" "$ere" "$out"
+}
+conf_check 1 "an unknown key fails" "the error names file, line and key" \
+  "20-bad.conf:1: unknown key 'no-such-key'" 'no-such-key = 1'
+conf_check 1 "a bad value fails" "the bad value is named" \
+  "20-bad.conf:1: bad value 'many' for 'job-retries'" 'job-retries = many'
+# typed values from a file: the uniform message (core and plugin), status 1
+conf_check 1 "a core value out of bounds fails" "  ... with the uniform message" \
+  "cogd: option --keepalive-idle wants a duration in seconds \(suffix s, m or h\) from -1 to 2147483647, got '-2'" \
+  'keepalive-idle = -2'
+conf_check 1 "a plugin value out of bounds fails" "  ... with the uniform message" \
+  "cogd: option --max-packet-size wants a size in bytes \(suffix k, M or G\) from 64 to 4294967295, got '4G'" \
+  'max-packet-size = 4G'
+conf_check 0 "suffixes and booleans in a file are accepted" "  ... and shown as written" \
+  "^max-packet-size = 1M\$" 'max-packet-size = 1M' 'keepalive-idle = 2m' 'io-uring = off'
+conf_check 1 "a syntax error fails" "the syntax error is located" \
+  "20-bad.conf:1: expected 'key = value'" 'just words here'
+conf_check 1 "an include loop fails" "the loop is reported" "nested deeper" 'include 20-bad.conf'
 rm -f "$C/cogd.conf.d/20-bad.conf"
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -c "$C/missing.conf" --check-config 2>&1); rc=$?
 assert_eq "a missing file named with -c fails" 1 "$rc"
@@ -90,9 +100,17 @@ kill -HUP "$SERVER_PID"
 wait_until 5 grep -q "SIGHUP: maxqueue changed to '(default)'" "$SERVER_LOG"
 assert_match "SIGHUP with maxqueue removed" "SIGHUP: maxqueue changed to '\(default\)'" "$(cat "$SERVER_LOG")"
 assert_eq "a limit removed from the file is lifted" "" "$(echo e | gm -b -f cf_fn 2>&1)"
-printf 'nonsense here\n' >> "$C/cogd.conf"
+# a value out of its bounds (a plugin's option: the binary protocol's)
+cp "$C/cogd.conf" "$C/good.conf"
+echo 'max-output-buffer = 1k' >> "$C/cogd.conf"
 kill -HUP "$SERVER_PID"
 wait_until 5 grep -q "has errors" "$SERVER_LOG"
+assert_match "a bad value on SIGHUP changes nothing" "has errors \(see stderr\): nothing changed" "$(cat "$SERVER_LOG")"
+assert_match "  ... with the uniform message" "cogd: option --max-output-buffer wants a size in bytes \(suffix k, M or G\) from 4096 to 9223372036854775807, got '1k'" "$(cat "$SERVER_LOG.out")"
+cp "$C/good.conf" "$C/cogd.conf"
+printf 'nonsense here\n' >> "$C/cogd.conf"
+kill -HUP "$SERVER_PID"
+wait_until 5 test "$(grep -c "has errors" "$SERVER_LOG")" -ge 2
 assert_match "a broken file on SIGHUP changes nothing" "has errors \(see stderr\): nothing changed" "$(cat "$SERVER_LOG")"
 assert_true "server alive after SIGHUPs" server_alive
 finish

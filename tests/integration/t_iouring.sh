@@ -41,7 +41,7 @@ server_stop
 
 out=$(timeout 10 "$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -L 127.0.0.1 -p "$(free_port)" --io-uring maybe 2>&1); rc=$?
 assert_true "--io-uring maybe: refused (status $rc)" test "$rc" -ne 0
-assert_match "... with the reason" "io-uring must be yes or no" "$out"
+assert_match "... with the uniform message" "option --io-uring wants yes or no \\(true/false, on/off, 1/0\\), got 'maybe'" "$out"
 
 # -- reads (no --max-output-buffer here: 4 MiB replies)
 server_start

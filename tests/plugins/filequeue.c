@@ -238,14 +238,21 @@ static int fq_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
     return COG_ENOMEM;
   q->host = host;
   q->self = self;
-  const char *d = host->option(self, "testfile-delay-ms");
-  q->delay_ms = d ? strtoull(d, NULL, 10) : 0;
-  const char *f = host->option(self, "testfile-fail");
-  q->fail = f && strcmp(f, "0") != 0;
-  const char *sf = host->option(self, "testfile-start-fail");
-  q->start_fail = sf && strcmp(sf, "0") != 0;
-  const char *old = host->option(self, "testfile-old-ops");
-  if (old && strcmp(old, "0") != 0)
+  /* 1.2: the values come checked against options2 below */
+  int64_t d = 0, f = 0, sf = 0, old = 0;
+  if (!COG_OPS_HAS(host, cog_host_t, option_int) ||
+      host->option_int(self, "testfile-delay-ms", &d) != COG_OK ||
+      host->option_int(self, "testfile-fail", &f) != COG_OK ||
+      host->option_int(self, "testfile-start-fail", &sf) != COG_OK ||
+      host->option_int(self, "testfile-old-ops", &old) != COG_OK) {
+    host->log(self, COG_LOG_ERROR, "host->option_int is missing or failed");
+    free(q);
+    return COG_EUNSUPPORTED;
+  }
+  q->delay_ms = (uint64_t)d;
+  q->fail = f != 0;
+  q->start_fail = sf != 0;
+  if (old)
     ops.size = offsetof(cog_queue_ops_t, start); /* the core reads it after init */
   q->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (q->fd < 0) {
@@ -264,6 +271,20 @@ static void fq_fini(void *state)
   free(q->buf);
   free(q);
 }
+
+/* A 1.2 plugin that also loads on an older core gives both tables: the
+ * core reads options2 when it knows it, and then ignores options. */
+#define OPT(...) { sizeof(cog_option2_t), __VA_ARGS__ }
+static const cog_option2_t options2[] = {
+  OPT("testfile-path", 0, COG_OPT_STRING, "FILE", NULL, "test queue: file to append to", 0, 0),
+  OPT("testfile-delay-ms", 0, COG_OPT_MSEC, "MS", "0", "test queue: commit latency", 0, 600000),
+  OPT("testfile-fail", 0, COG_OPT_FLAG, NULL, NULL, "test queue: fail every commit", 0, 0),
+  OPT("testfile-start-fail", 0, COG_OPT_FLAG, NULL, NULL, "test queue: its start hook fails",
+      0, 0),
+  OPT("testfile-old-ops", 0, COG_OPT_FLAG, NULL, NULL,
+      "test queue: an ABI 1.1 ops table (no start hook)", 0, 0),
+  OPT(NULL, 0, 0, NULL, NULL, NULL, 0, 0)
+};
 
 static const cog_option_t options[] = {
   { "testfile-path", 0, COG_OPT_STRING, "FILE", NULL, "test queue: file to append to" },
@@ -297,6 +318,7 @@ static const cog_plugin_t desc = {
   .init = fq_init,
   .fini = fq_fini,
   .queue = &ops,
+  .options2 = options2,
 };
 
 COG_PLUGIN_ENTRY(testplug_filequeue)

@@ -2,7 +2,8 @@
  * had tls_context.  The core must still load and run it (a minor bump keeps
  * old plugins working), and under --ssl refuse to start it once it has
  * opened a listener: it cannot know about TLS and would serve plaintext.
- * --oldminor-listen ADDR:PORT makes it listen; it closes what it accepts. */
+ * --oldminor-listen ADDR:PORT makes it listen; it closes what it accepts.
+ * --oldminor-count N, an integer of its 1.0 table, is logged at init. */
 #include <cogd/plugin.h>
 
 #include <stdlib.h>
@@ -28,6 +29,8 @@ static int om_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state)
     return COG_ENOMEM;
   o->host = host;
   o->self = self;
+  /* a 1.0 plugin has only option(): the core checked it is an integer */
+  host->log(self, COG_LOG_NOTICE, "oldminor-count is %s", host->option(self, "oldminor-count"));
   *state = o;
   return COG_OK;
 }
@@ -59,6 +62,7 @@ static void om_fini(void *state)
 
 static const cog_option_t om_options[] = {
   { "oldminor-listen", 0, COG_OPT_STRING, "ADDR:PORT", NULL, "test: listen here" },
+  { "oldminor-count", 0, COG_OPT_INT, "N", "3", "test: an integer of a 1.0 table (logged)" },
   { NULL, 0, 0, NULL, NULL, NULL }
 };
 
