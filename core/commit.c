@@ -10,6 +10,7 @@
  * A batch remembers job sequence numbers, not pointers: a job upgraded to
  * background while it runs may end before its batch commits. */
 #include "engine.h"
+#include "grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +78,10 @@ int cog_commit_enqueue(cog_job_t *j)
   if (c == NULL)
     return COG_ENOMEM;
   if (c->n == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 64;
-    uint64_t *s = realloc(c->seqs, cap * sizeof(*s));
+    uint64_t *s = cog_grow(c->seqs, &c->cap, sizeof(*s), 64);
     if (s == NULL)
       return COG_ENOMEM;
     c->seqs = s;
-    c->cap = cap;
   }
   cog_qjob_t q;
   cog_job_to_qjob(j, &q);

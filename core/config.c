@@ -10,6 +10,7 @@
  * A value may be double-quoted to keep '#' or surrounding blanks.
  * Relative include patterns are relative to the including file. */
 #include "cogd.h"
+#include "grow.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -34,12 +35,10 @@ struct cog_conf {
 static int add(cog_conf_t *c, const char *key, const char *value, const char *file, int line)
 {
   if (c->n == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 32;
-    entry_t *e = realloc(c->e, cap * sizeof(*e));
+    entry_t *e = cog_grow(c->e, &c->cap, sizeof(*e), 32);
     if (e == NULL)
       return COG_ENOMEM;
     c->e = e;
-    c->cap = cap;
   }
   entry_t *e = &c->e[c->n];
   e->key = strdup(key);

@@ -5,6 +5,7 @@
  * output there (one write per connection per turn) and the engine starts
  * the persistent queue's group commit there. */
 #include "cogd.h"
+#include "grow.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -129,12 +130,10 @@ int cog_loop_stopping(void) { return stopping; }
 static int defer_push(cog_defer_fn fn, void *arg, int plugin)
 {
   if (dq_len == dq_cap) {
-    size_t cap = dq_cap ? dq_cap * 2 : 64;
-    struct deferred *n = realloc(dq, cap * sizeof(*n));
+    struct deferred *n = cog_grow(dq, &dq_cap, sizeof(*n), 64);
     if (n == NULL)
       return COG_ENOMEM;
     dq = n;
-    dq_cap = cap;
   }
   dq[dq_len].fn = fn;
   dq[dq_len].arg = arg;

@@ -6,6 +6,7 @@
  * order and the loop then calls commit_done() for each, in order.  While the thread
  * reports memcached down, enqueue() refuses at once.  Layout, durability
  * and outage behaviour: README.md. */
+#include "grow.h"
 #include "mcq.h"
 #include "optnum.h"
 
@@ -60,12 +61,10 @@ static int batch_add(mcq_t *q, uint64_t id, char *val, size_t len)
   if (b == NULL && (b = q->cur = calloc(1, sizeof(*b))) == NULL)
     return COG_ENOMEM;
   if (b->n == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 64;
-    mcq_op_t *o = realloc(b->ops, cap * sizeof(*o));
+    mcq_op_t *o = cog_grow(b->ops, &b->cap, sizeof(*o), 64);
     if (o == NULL)
       return COG_ENOMEM;
     b->ops = o;
-    b->cap = cap;
   }
   b->ops[b->n].id = id;
   b->ops[b->n].val = val;

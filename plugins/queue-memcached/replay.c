@@ -4,6 +4,7 @@
  * gearmand's libmemcached queue left.  Runs on the loop thread before any
  * client is served; the writer thread has no work yet, so the memcached
  * handle is ours. */
+#include "grow.h"
 #include "mcq.h"
 #include "percent.h"
 
@@ -30,14 +31,12 @@ typedef struct pairs {
 static void pairs_add(pairs_t *ps, uint64_t id, uint64_t chunk)
 {
   if (ps->n == ps->cap) {
-    size_t cap = ps->cap ? ps->cap * 2 : 1024;
-    pair_t *p = realloc(ps->p, cap * sizeof(*p));
+    pair_t *p = cog_grow(ps->p, &ps->cap, sizeof(*p), 1024);
     if (p == NULL) {
       ps->oom = 1;
       return;
     }
     ps->p = p;
-    ps->cap = cap;
   }
   ps->p[ps->n++] = (pair_t){ id, chunk };
 }
@@ -230,10 +229,14 @@ static memcached_return_t list_server(const memcached_st *mc, const memcached_in
       size_t n = mcq_metadump_key(line);
       if (n == 0 || mcq_gearmand_key(g->q->prefix, line, n, &j) == 0)
         continue;
-      char **k = g->n < g->cap ? g->k : realloc(g->k, (g->cap = g->cap * 2 + 64) * sizeof(*k));
-      if (k == NULL || (k[g->n] = strndup(line, n)) == NULL)
+      if (g->n == g->cap) {
+        char **k = cog_grow(g->k, &g->cap, sizeof(*k), 64);
+        if (k == NULL)
+          break;
+        g->k = k;
+      }
+      if ((g->k[g->n] = strndup(line, n)) == NULL)
         break;
-      g->k = k;
       g->n++;
     }
   }

@@ -13,6 +13,7 @@
  * background jobs are refused at once, and a timer reconnects with
  * back-off (PQconnectStart/PQconnectPoll, never blocking the loop). */
 #define _DEFAULT_SOURCE /* htobe64, strdup */
+#include "grow.h"
 #include "pgq.h"
 
 #include <endian.h>
@@ -479,14 +480,12 @@ static int pgq_commit(void *state, cog_commit_t *c)
   }
   pgq_batch_t *p = &q->pending;
   if (p->nc == p->capc) {
-    size_t cap = p->capc ? p->capc * 2 : 16;
-    cog_commit_t **cs = realloc(p->cs, cap * sizeof(*cs));
+    cog_commit_t **cs = cog_grow(p->cs, &p->capc, sizeof(*cs), 16);
     if (cs == NULL) {
       q->host->commit_done(c, COG_ENOMEM, "out of memory");
       return COG_OK;
     }
     p->cs = cs;
-    p->capc = cap;
   }
   p->cs[p->nc++] = c;
   send_pending(q);

@@ -1,6 +1,7 @@
 /* queue-redis: RESP formatting, and the blocking work done before the loop
  * runs (connect, gearmand migration, replay): nobody is served yet. */
 #define _POSIX_C_SOURCE 200809L
+#include "grow.h"
 #include "rq.h"
 
 #include <errno.h>
@@ -15,12 +16,10 @@
 int rq_ids_push(rq_ids_t *v, uint64_t x)
 {
   if (v->n == v->cap) {
-    size_t cap = v->cap ? v->cap * 2 : 256;
-    uint64_t *n = realloc(v->v, cap * sizeof(*n));
+    uint64_t *n = cog_grow(v->v, &v->cap, sizeof(*n), 256);
     if (n == NULL)
       return COG_ENOMEM;
     v->v = n;
-    v->cap = cap;
   }
   v->v[v->n++] = x;
   return COG_OK;
