@@ -122,4 +122,8 @@ const cog_host_t cog_host = {
   .stats = cog_engine_stats,
   .listen_sockets = h_listen_sockets,
   .tls_context = h_tls_context,
+  .sched_submit = cog_sched_submit,
+  .foreach_schedule = cog_sched_foreach,
+  .sched_cancel = cog_sched_cancel,
+  .test_clock = cog_sched_test_clock,
 };
