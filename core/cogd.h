@@ -281,6 +281,48 @@ void cog_engine_commit_now(void);
 /* A queue plugin's answer to one commit (the host's commit_done). */
 void cog_commit_done(cog_commit_t *c, int rc, const char *msg);
 
+/* -------------------------------------------------------- sched_expr.c */
+/* The five cron fields of SUBMIT_JOB_SCHED, in packet order. */
+enum { COG_CRON_MINUTE, COG_CRON_HOUR, COG_CRON_DOM, COG_CRON_MONTH, COG_CRON_DOW,
+       COG_CRON_FIELDS };
+#define COG_CRON_FIELD_MAX 128          /* bytes of one field's text */
+#define COG_CRON_TIME_MAX  INT64_C(253402300799) /* 9999-12-31 23:59:59 */
+/* Bit v set: value v matches (day of week: 0 = Sunday .. 6). */
+typedef struct cog_cron {
+  uint64_t minute;
+  uint32_t hour, dom;
+  uint16_t month;
+  uint8_t dow;
+  uint8_t dom_star, dow_star;  /* empty or starting with '*': cron's rule */
+} cog_cron_t;
+/* Each field: empty or '*' (every), N, N-M, lists of those, steps
+ * (STAR/S, N-M/S).  COG_OK, or COG_EINVAL and a message naming the field in
+ * err (NUL-terminated, cut to cap).  A schedule that can never match
+ * (the 30th of February) is COG_EINVAL too. */
+int cog_cron_parse(cog_cron_t *c, const char *const text[COG_CRON_FIELDS],
+                   const size_t len[COG_CRON_FIELDS], char *err, size_t cap);
+/* The first matching minute strictly after `after` (unix seconds, UTC),
+ * or -1 when none (after out of 0..COG_CRON_TIME_MAX). */
+int64_t cog_cron_next(const cog_cron_t *c, int64_t after);
+/* t (>= 0) as YYYYMMDDHHMM, UTC; its length, or 0 if cap is short. */
+int cog_cron_stamp(int64_t t, char *out, size_t cap);
+/* Field f in canonical form ("*", "1-5,10"); length, or -1 if cap is short. */
+int cog_cron_format(const cog_cron_t *c, int f, char *out, size_t cap);
+
+/* ------------------------------------------------------------- sched.c */
+/* Recurring schedules (SUBMIT_JOB_SCHED): see sched.c.  The host table
+ * entries of ABI 1.2 (sched_submit, foreach_schedule, sched_cancel,
+ * test_clock) are these. */
+int cog_sched_submit(const cog_sched_submit_t *s, char *handle_out, size_t *handle_len,
+                     char *err, size_t errcap);
+void cog_sched_foreach(void (*fn)(void *arg, const cog_sched_view_t *v), void *arg);
+int cog_sched_cancel(const char *handle, size_t hlen, const char *fn, size_t fnlen,
+                     const char *unique, size_t ulen);
+int cog_sched_test_clock(int64_t advance, int64_t *now_out);
+/* --test-clock: the scheduler's time may be moved on by test_clock(). */
+void cog_sched_enable_test_clock(void);
+void cog_sched_free(void);
+
 /* ---------------------------------------------------------- lifecycle.c */
 /* Ask the server to stop (from a signal, the admin protocol, HTTP). */
 void cog_shutdown(int graceful);

@@ -83,6 +83,7 @@ void cog_engine_free(void)
     cog_peer_close(p);
   }
   cog_commit_abort_all();
+  cog_sched_free();
   if (cog_E.heap_timer)
     cog_timer_cancel(cog_E.heap_timer);
   cog_hash_foreach(&cog_E.jobs, job_free_cb, NULL);

@@ -1,4 +1,4 @@
-/* Engine internals shared by engine.c, function.c, job.c and commit.c. */
+/* Engine internals shared by engine.c, function.c, job.c, commit.c and sched.c. */
 #ifndef COG_ENGINE_H
 #define COG_ENGINE_H
 

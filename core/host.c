@@ -134,4 +134,8 @@ const cog_host_t cog_host = {
   .tls_context = h_tls_context,
   .peer_set_flags = cog_peer_set_flags,
   .option_int = h_option_int,
+  .sched_submit = cog_sched_submit,
+  .foreach_schedule = cog_sched_foreach,
+  .sched_cancel = cog_sched_cancel,
+  .test_clock = cog_sched_test_clock,
 };

@@ -99,6 +99,8 @@ static const cog_option2_t core_options[] = {
   OPT("maxqueue", 0, COG_OPT_LIST, "'FUNC MAX'", NULL,
       "queue limit of a function, or 'FUNC HIGH NORMAL LOW' (repeatable; reloaded on SIGHUP)",
       NOB),
+  OPT("test-clock", 0, COG_OPT_FLAG, NULL, NULL,
+      "test only: the admin command 'debug clock SECONDS' moves the scheduler's clock on", NOB),
   OPT(NULL, 0, 0, NULL, NULL, NULL, NOB)
 };
 
@@ -529,6 +531,8 @@ static void init_engine(void)
     .host = host,
   };
   cog_engine_init(&cfg);
+  if (cog_opts_given(cog_options, "test-clock"))
+    cog_sched_enable_test_clock();
 }
 
 /* The engine, the queue and its jobs, the protocols' listeners (bound,

@@ -187,6 +187,30 @@ typedef struct cog_submit {
   uint64_t cookie;       /* echoed in peer_ops->submitted()              */
 } cog_submit_t;
 
+/* A recurring schedule (SUBMIT_JOB_SCHED), from a protocol plugin to the
+ * engine (since 1.2).  fields: minute, hour, day of month, month, day of
+ * week, as sent (see docs/compatibility.md for the syntax).  All pointers
+ * are borrowed for the call: the engine copies what it keeps. */
+typedef struct cog_sched_submit {
+  const char *function;  size_t function_len;
+  const char *unique;    size_t unique_len;   /* 0: a new schedule each time */
+  const char *field[5];  size_t field_len[5];
+  const void *data;      size_t data_len;
+} cog_sched_submit_t;
+
+/* A schedule as the engine shows it (foreach_schedule, since 1.2).
+ * Borrowed for the callback. */
+typedef struct cog_sched_view {
+  const char *handle;                  /* NUL-terminated */
+  const char *function;  size_t function_len;
+  const char *unique;    size_t unique_len;
+  const char *field[5];                /* canonical form, NUL-terminated */
+  int64_t next_run;                    /* unix seconds, -1: never again */
+  int64_t last_run;                    /* unix seconds, 0: not yet fired */
+  uint64_t fired;                      /* firings so far */
+  size_t data_len;
+} cog_sched_view_t;
+
 /* A job as a queue plugin sees it.  Borrowed for the call. */
 typedef struct cog_qjob {
   uint64_t id;           /* stable store identity, unique across restarts;
@@ -507,6 +531,33 @@ typedef struct cog_host {
    * is not of a numeric kind.  *out is 0 on failure.  name borrowed; loop
    * thread. */
   int (*option_int)(cog_plugin_ref_t *self, const char *name, int64_t *out);
+  /* -- schedules (SUBMIT_JOB_SCHED).  Added in ABI 1.2: check
+   * COG_OPS_HAS(host, cog_host_t, sched_submit) before calling these.
+   * sched_submit makes a recurring schedule, or replaces the one with the
+   * same (function, unique) (empty unique: always a new one); at each
+   * matching minute (UTC) the engine submits a background job of normal
+   * priority with the same function and payload, whose unique is derived
+   * from the schedule and the minute.  COG_OK: the schedule's handle is
+   * copied to handle_out (at least COG_HANDLE_MAX + 1 bytes,
+   * NUL-terminated, *handle_len set).  COG_EINVAL: a field is bad or can
+   * never match; COG_EUNSUPPORTED: the persistent queue cannot store
+   * schedules; in both cases a message for the client is in err
+   * (NUL-terminated, cut to errcap).  Also COG_ETOOLARGE, COG_EQUEUEFULL,
+   * COG_ENOMEM, COG_ESHUTDOWN.  Nothing is kept on failure. */
+  int (*sched_submit)(const cog_sched_submit_t *s, char *handle_out, size_t *handle_len,
+                      char *err, size_t errcap);
+  /* Every schedule, in no set order.  The view is borrowed
+   * for the callback, which must not change engine state. */
+  void (*foreach_schedule)(void (*fn)(void *arg, const cog_sched_view_t *v), void *arg);
+  /* Cancel by handle (handle != NULL) or by (function, unique).
+   * COG_ENOTFOUND when there is no such schedule.  Jobs it already
+   * submitted stay. */
+  int (*sched_cancel)(const char *handle, size_t hlen, const char *function, size_t flen,
+                      const char *unique, size_t ulen);
+  /* Test only (--test-clock): move the scheduler's clock on by advance
+   * seconds (>= 0) and fire what is due; *now gets its time.
+   * COG_EUNSUPPORTED without --test-clock. */
+  int (*test_clock)(int64_t advance, int64_t *now);
 } cog_host_t;
 
 /* Peer flags (host->peer_set_flags).

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ADM_MAX_ARGS 8
@@ -119,6 +120,91 @@ static int32_t to_limit(const char *s)
   return v > INT32_MAX ? INT32_MAX : (int32_t)v;
 }
 
+static void put_time(adm_cmd_t *c, int64_t t)
+{
+  char buf[32];
+  time_t tt = (time_t)t;
+  struct tm tm;
+  if (t <= 0 || gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    out(c, "-");
+  else
+    out(c, "%s", buf);
+}
+
+/* schedules: HANDLE FUNCTION UNIQUE FIELDS NEXT LAST FIRED, tab-separated;
+ * FIELDS is the five cron fields in canonical form, space-separated. */
+static void put_schedule(void *arg, const cog_sched_view_t *v)
+{
+  adm_cmd_t *c = arg;
+  out(c, "%s\t", v->handle);
+  out_bytes(c, v->function, v->function_len);
+  out(c, "\t");
+  out_bytes(c, v->unique, v->unique_len);
+  out(c, "\t%s %s %s %s %s\t", v->field[0], v->field[1], v->field[2], v->field[3], v->field[4]);
+  put_time(c, v->next_run);
+  out(c, "\t");
+  put_time(c, v->last_run);
+  out(c, "\t%llu\n", (unsigned long long)v->fired);
+}
+
+static int has_sched(adm_cmd_t *c)
+{
+  if (COG_OPS_HAS(c->host, cog_host_t, sched_submit) && c->host->foreach_schedule)
+    return 1;
+  out(c, "ERR UNKNOWN_COMMAND Unknown+server+command\r\n");
+  return 0;
+}
+
+/* schedules; cancel schedule HANDLE | FUNCTION UNIQUE; debug clock SECONDS */
+static void run_sched(adm_cmd_t *c, int argc, char **argv)
+{
+  const cog_host_t *h = c->host;
+  if (!has_sched(c))
+    return;
+  if (!strcasecmp(argv[0], "schedules")) {
+    if (argc != 1) {
+      err_args(c, argv[0]);
+      return;
+    }
+    h->foreach_schedule(put_schedule, c);
+    out(c, ".\n");
+  } else if (!strcasecmp(argv[0], "cancel")) {
+    if (argc != 3 && argc != 4) {
+      err_args(c, "cancel+schedule");
+      return;
+    }
+    if (!permitted(c, "cancel"))
+      return;
+    int rc = argc == 3 ? h->sched_cancel(argv[2], strlen(argv[2]), NULL, 0, NULL, 0)
+                       : h->sched_cancel(NULL, 0, argv[2], strlen(argv[2]), argv[3],
+                                         strlen(argv[3]));
+    if (rc == COG_OK)
+      out(c, "OK\r\n");
+    else
+      out(c, "ERR UNKNOWN_SCHEDULE\r\n");
+  } else {
+    char *end = NULL;
+    long long v = argc == 3 ? strtoll(argv[2], &end, 10) : -1;
+    if (argc != 3 || strcasecmp(argv[1], "clock") || *end || v < 0) {
+      err_args(c, "debug+clock");
+      return;
+    }
+    if (!permitted(c, "debug"))
+      return;
+    int64_t now = 0;
+    int rc = h->test_clock((int64_t)v, &now);
+    if (rc == COG_OK) {
+      out(c, "OK ");
+      put_time(c, now);
+      out(c, "\r\n");
+    } else if (rc == COG_EUNSUPPORTED) {
+      out(c, "ERR NOT_ENABLED debug+clock+needs+--test-clock\r\n");
+    } else {
+      err_args(c, "debug+clock");
+    }
+  }
+}
+
 static void run(adm_cmd_t *c, char *line)
 {
   const cog_host_t *h = c->host;
@@ -158,6 +244,10 @@ static void run(adm_cmd_t *c, char *line)
     } else {
       out(c, "ERR UNKNOWN_SHOW_ARGUMENTS\r\n");
     }
+  } else if (!strcasecmp(cmd, "schedules") ||
+             (!strcasecmp(cmd, "cancel") && argc >= 2 && !strcasecmp(argv[1], "schedule")) ||
+             (!strcasecmp(cmd, "debug") && argc >= 2 && !strcasecmp(argv[1], "clock"))) {
+    run_sched(c, argc, argv);
   } else if (!strcasecmp(cmd, "cancel") && argc >= 3) {
     if (argc == 3 && !strcasecmp(argv[1], "job")) {
       if (!permitted(c, "cancel"))

@@ -343,6 +343,41 @@ static int do_submit(bd_sess_t *s, const bp_packet_t *p, cog_priority_t prio, in
   return BD_OK;
 }
 
+/* SUBMIT_JOB_SCHED: function, unique, minute, hour, day of month, month,
+ * day of week, payload.  The packet codec has split the eight fields (a
+ * packet with fewer is refused before this). */
+static void do_sched(bd_sess_t *s, const bp_packet_t *p)
+{
+  const cog_host_t *h = s->b->host;
+  if (!COG_OPS_HAS(h, cog_host_t, sched_submit) || h->sched_submit == NULL) {
+    bd_error(s, "INVALID_COMMAND", "SUBMIT_JOB_SCHED is not supported by this server");
+    return;
+  }
+  cog_sched_submit_t sub;
+  memset(&sub, 0, sizeof(sub));
+  sub.function = p->arg[0];
+  sub.function_len = p->len[0];
+  sub.unique = p->arg[1];
+  sub.unique_len = p->len[1];
+  for (int i = 0; i < 5; i++) {
+    sub.field[i] = p->arg[2 + i];
+    sub.field_len[i] = p->len[2 + i];
+  }
+  sub.data = p->arg[7];
+  sub.data_len = p->len[7];
+  char handle[COG_HANDLE_MAX + 1], err[160];
+  size_t hl = 0;
+  int rc = h->sched_submit(&sub, handle, &hl, err, sizeof(err));
+  if (rc == COG_OK)
+    emit1(s, BP_JOB_CREATED, handle, hl);
+  else if (rc == COG_EUNSUPPORTED)
+    bd_error(s, "QUEUE_ERROR", err[0] ? err : "Schedules are not supported here");
+  else if (rc == COG_EQUEUEFULL)
+    bd_error(s, "QUEUE_ERROR", err[0] ? err : "Too many schedules");
+  else
+    emit_rc(s, rc, err[0] ? err : "Invalid schedule");
+}
+
 static void do_grab(bd_sess_t *s, uint32_t type)
 {
   cog_assignment_t a;
@@ -487,8 +522,7 @@ int bd_packet(bd_sess_t *s, const bp_packet_t *p)
   case BP_SUBMIT_REDUCE_JOB_BACKGROUND:
     return do_submit(s, p, COG_PRIO_NORMAL, 1);
   case BP_SUBMIT_JOB_SCHED:
-    bd_error(s, "INVALID_COMMAND",
-             "SUBMIT_JOB_SCHED is not supported: this server does not schedule jobs");
+    do_sched(s, p);
     break;
   case BP_WORK_STATUS:
     do_work(s, p, COG_EV_STATUS);

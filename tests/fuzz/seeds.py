@@ -391,8 +391,25 @@ def postgres():
     put("queue_postgres", "rows-corrupt", bad + row[:5])
 
 
+def sched():
+    """fuzz_sched: 4 bytes of minutes since 1970, then five NUL-separated fields."""
+    t = struct.pack(">I", 29421408)  # 2025-12-07 ...
+    for name, fields in {
+        "every": [b"", b"", b"", b"", b""], "numbers": [b"5", b"3", b"1", b"1", b"0"],
+        "stars": [b"*", b"*", b"*", b"*", b"*"], "lists": [b"1,15,30", b"0,12", b"1,15", b"1,6,12", b"1,3,5"],
+        "ranges": [b"1-5", b"9-17", b"1-10", b"3-9", b"1-5"],
+        "steps": [b"*/10", b"*/2", b"*/3", b"*/4", b"*/2"],
+        "range-step": [b"1-30/5", b"0-12/6", b"1-31/10", b"1-12/3", b"0-6/3"],
+        "sunday-7": [b"0", b"0", b"", b"", b"7"], "leap-day": [b"0", b"0", b"29", b"2", b""],
+        "dom-or-dow": [b"0", b"0", b"31", b"2", b"1"], "never": [b"0", b"0", b"30", b"2", b""],
+        "out-of-range": [b"60", b"24", b"32", b"13", b"8"], "junk": [b"1-", b"*/0", b",", b"5/2", b"x"],
+    }.items():
+        put("sched", name, t + b"\0".join(fields))
+    put("sched", "year-end", struct.pack(">I", 29440799) + b"59\x0023\x0031\x0012\x00")
+
+
 def main():
-    for f in (packets, dispatch, regressions, admin, config, http, memcached, redis, sqlite,
+    for f in (packets, dispatch, regressions, admin, config, sched, http, memcached, redis, sqlite,
               postgres):
         f()
     return 0
