@@ -16,6 +16,11 @@ static const cog_option_t options[] = {
     "largest binary packet accepted; larger ones get ERROR and the connection is closed" },
   { "max-output-buffer", 0, COG_OPT_INT, "BYTES", "268435456",
     "replies a connection may leave unread before it is disconnected" },
+  { "output-high-water", 0, COG_OPT_INT, "BYTES", "4194304",
+    "flow control: a client with more unwritten job data than this pauses reading from the "
+    "worker(s) sending it (0: off)" },
+  { "output-low-water", 0, COG_OPT_INT, "BYTES", "1048576",
+    "flow control: paused workers are read again once their client is down to this" },
   { "max-connections", 0, COG_OPT_INT, "N", "0",
     "Gearman connections at most; more get ERROR and are closed (0: the open-file limit - 64)" },
   { "exceptions", 0, COG_OPT_FLAG, NULL, NULL,
@@ -45,6 +50,7 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   cog_list_init(&b->conns);
   cog_list_init(&b->fq);
   cog_list_init(&b->rq);
+  cog_list_init(&b->ready);
   long long mp = opt_ll(b, "max-packet-size", 67108864);
   long long mo = opt_ll(b, "max-output-buffer", 268435456);
   if (mp < 64 || mp > 0xffffffffLL || mo < 4096) {
@@ -55,6 +61,19 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   }
   b->max_packet = (uint32_t)mp;
   b->max_output = (size_t)mo;
+  long long hw = opt_ll(b, "output-high-water", 4194304);
+  long long lw = opt_ll(b, "output-low-water", 1048576);
+  if (hw < 0 || lw < 0 || (hw > 0 && lw >= hw)) {
+    LOG(b, COG_LOG_ERROR, "--output-low-water must be below --output-high-water (0: no flow "
+        "control), and neither negative");
+    free(b);
+    return COG_EINVAL;
+  }
+  if (hw > mo)
+    LOG(b, COG_LOG_NOTICE, "--output-high-water %lld is above --max-output-buffer %lld: a slow "
+        "client is disconnected before it slows its workers down", hw, mo);
+  b->high_water = (size_t)hw;
+  b->low_water = hw > 0 ? (size_t)lw : 0;
   b->max_conns = (long)opt_ll(b, "max-connections", 0);
   if (b->max_conns <= 0) {
     struct rlimit rl;
