@@ -93,6 +93,10 @@ struct conn {
   cog_link_t fq;            /* io_uring: in the turn's flush list       */
   cog_link_t rq;            /* io_uring: in the turn's read list        */
   cog_link_t link;          /* in b->conns                              */
+  cog_link_t wait;          /* flow control, a paused worker: in the     *
+                             * waiters of the client it fed, or b->ready */
+  cog_link_t waiters;       /* flow control, a client: workers it paused */
+  size_t wpending;          /* --io-threads: bytes its writer still holds */
   struct bufferevent *bev;   /* TLS: owns fd, the SSL, and in/out       */
   struct bufferevent *relay; /* TLS admin: our end of the socketpair    */
   cog_timer_t *hs_timer;     /* TLS handshake deadline                  */
@@ -104,6 +108,7 @@ struct conn {
   uint8_t dead;            /* close scheduled                         */
   uint8_t flush_scheduled;
   uint8_t writing;         /* write event armed                       */
+  uint8_t paused;          /* flow control: not read, input not processed */
   char addr[48];
 };
 
@@ -131,6 +136,11 @@ struct bin {
   cog_link_t rq;          /* readable connections, read at turn's end */
   int rq_scheduled;        /* read_all_cb deferred                    */
   char *rq_buf;            /* BIN_RQ_BATCH * BIN_RQ_CHUNK bytes        */
+  size_t high_water;       /* --output-high-water, 0: no flow control  */
+  size_t low_water;        /* --output-low-water                       */
+  bd_sess_t *relay_src;    /* the worker whose result is being relayed */
+  cog_link_t ready;        /* paused workers to resume (resume_cb)     */
+  int ready_scheduled;     /* resume_cb deferred                       */
   int stopping;            /* in fini                                  */
 };
 
@@ -158,6 +168,8 @@ void bin_conn_free(conn_t *c);
 void bin_fatal(conn_t *c, const char *code, const char *text);
 void bin_writer_note(void *owner, int kind, int err);
 void bin_conn_list_free(bin_t *b);
+size_t bin_pending(const conn_t *c);
+void bin_flow_drained(conn_t *c);
 
 /* input.c */
 void bin_on_readable(evutil_socket_t fd, short what, void *arg);

@@ -19,6 +19,12 @@ static const cog_option2_t options[] = {
       64, 0xffffffffLL),
   OPT("max-output-buffer", 0, COG_OPT_SIZE, "BYTES", "268435456",
       "replies a connection may leave unread before it is disconnected", 4096, INT64_MAX),
+  OPT("output-high-water", 0, COG_OPT_SIZE, "BYTES", "4194304",
+      "flow control: a client with more unwritten job data than this pauses reading from the "
+      "worker(s) sending it (0: off)", 0, INT64_MAX),
+  OPT("output-low-water", 0, COG_OPT_SIZE, "BYTES", "1048576",
+      "flow control: paused workers are read again once their client is down to this",
+      0, INT64_MAX),
   OPT("max-connections", 0, COG_OPT_INT, "N", "0",
       "Gearman connections at most; more get ERROR and are closed (0: the open-file limit - 64)",
       0, INT32_MAX),
@@ -47,9 +53,23 @@ static int bin_init(const cog_host_t *host, cog_plugin_ref_t *self, void **state
   cog_list_init(&b->conns);
   cog_list_init(&b->fq);
   cog_list_init(&b->rq);
+  cog_list_init(&b->ready);
   /* the core checked every value against the table above */
   b->max_packet = (uint32_t)cog_optnum_get(host, self, "max-packet-size");
   b->max_output = (size_t)cog_optnum_get(host, self, "max-output-buffer");
+  int64_t hw = cog_optnum_get(host, self, "output-high-water");
+  int64_t lw = cog_optnum_get(host, self, "output-low-water");
+  if (hw > 0 && lw >= hw) {
+    LOG(b, COG_LOG_ERROR, "--output-low-water must be below --output-high-water (0: no flow "
+        "control)");
+    free(b);
+    return COG_EINVAL;
+  }
+  if (hw > 0 && (uint64_t)hw > b->max_output)
+    LOG(b, COG_LOG_NOTICE, "--output-high-water %lld is above --max-output-buffer %zu: a slow "
+        "client is disconnected before it slows its workers down", (long long)hw, b->max_output);
+  b->high_water = (size_t)hw;
+  b->low_water = hw > 0 ? (size_t)lw : 0;
   b->max_conns = (long)cog_optnum_get(host, self, "max-connections");
   if (b->max_conns <= 0) {
     struct rlimit rl;

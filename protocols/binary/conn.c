@@ -21,6 +21,7 @@
 static void conn_flush_cb(void *arg);
 static void flush_all_cb(void *arg);
 static void conn_close_cb(void *arg);
+static void resume_cb(void *arg);
 
 /* ------------------------------------------------------------- output */
 
@@ -114,9 +115,13 @@ static void writer_flush(conn_t *c)
       return;
     }
   }
-  size_t left = c->wc ? bw_push(c->wc, c->s.out, last) : 0;
+  /* a client that paused workers asks for the BW_EMPTY note: they are
+   * resumed when the writer has written everything */
+  size_t left = c->wc ? bw_push(c->wc, c->s.out, last || !cog_list_empty(&c->waiters)) : 0;
+  c->wpending = left;
   if (bin_over_limit(c, left))
     return;
+  bin_flow_drained(c);
   if (left == 0 && last)
     bin_kill(c);
 }
@@ -128,6 +133,7 @@ static void after_write(conn_t *c)
   size_t left = evbuffer_get_length(c->s.out);
   if (bin_over_limit(c, left))
     return;
+  bin_flow_drained(c);
   arm_write(c, left > 0);
   if (left == 0 && c->draining && bin_settled(c))
     bin_kill(c);
@@ -246,6 +252,75 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 }
 
 
+/* ------------------------------------------------------- flow control */
+
+/* Output a connection has not written yet: its buffer, and with
+ * --io-threads what its writer still holds. */
+size_t bin_pending(const conn_t *c)
+{
+  return (c->s.out ? evbuffer_get_length(c->s.out) : 0) + c->wpending;
+}
+
+/* Client C was given a worker's result (WORK_DATA and the like) and now
+ * has more than --output-high-water unwritten: that worker is read no
+ * more, nor its buffered packets processed, until C drains.  One worker
+ * waits on one client at a time; after resuming, the next slow client it
+ * feeds pauses it again, so the slowest of a job's clients decides. */
+static void flow_pause(conn_t *c)
+{
+  bin_t *b = c->s.b;
+  if (b->relay_src == NULL || b->high_water == 0 || b->relay_src == &c->s)
+    return;
+  conn_t *w = cog_container_of(b->relay_src, conn_t, s);
+  if (w->paused || w->dead || bin_pending(c) <= b->high_water)
+    return;
+  w->paused = 1;
+  w->t->reading(w, 0);
+  cog_list_remove(&w->rq); /* not read at the end of this turn either */
+  cog_list_push_head(&c->waiters, &w->wait);
+}
+
+/* Hand C's paused workers to resume_cb (deferred: a drain point is in the
+ * middle of a flush, processing their packets there is not safe). */
+static void release_waiters(conn_t *c)
+{
+  bin_t *b = c->s.b;
+  cog_link_t *l;
+  while ((l = cog_list_first(&c->waiters)) != NULL) {
+    cog_list_remove(l);
+    cog_list_push_head(&b->ready, l);
+  }
+  if (b->stopping || cog_list_empty(&b->ready) || b->ready_scheduled)
+    return;
+  if (b->host->defer(resume_cb, b) == COG_OK)
+    b->ready_scheduled = 1;
+}
+
+/* Each transport's "output written" point: resume C's workers once C is
+ * down to --output-low-water. */
+void bin_flow_drained(conn_t *c)
+{
+  if (!cog_list_empty(&c->waiters) && bin_pending(c) <= c->s.b->low_water)
+    release_waiters(c);
+}
+
+static void resume_cb(void *arg)
+{
+  bin_t *b = arg;
+  b->ready_scheduled = 0;
+  cog_link_t *l;
+  while ((l = cog_list_first(&b->ready)) != NULL) {
+    conn_t *w = cog_container_of(l, conn_t, wait);
+    cog_list_remove(l);
+    w->paused = 0;
+    if (w->dead)
+      continue;
+    if (!w->draining && w->line == NULL)
+      w->t->reading(w, 1);
+    bin_process(w); /* what it sent meanwhile; may pause it again */
+  }
+}
+
 /* ------------------------------------------------------ engine callbacks */
 
 static void flush_if_dirty(conn_t *c)
@@ -272,6 +347,7 @@ static void cb_event(void *ctx, const cog_event_t *ev)
   if (c->dead)
     return;
   bd_event(&c->s, ev);
+  flow_pause(c);
   flush_if_dirty(c);
 }
 
@@ -392,6 +468,8 @@ void bin_conn_free(conn_t *c)
   bin_t *b = c->s.b;
   cog_list_remove(&c->fq);
   cog_list_remove(&c->rq);
+  cog_list_remove(&c->wait); /* a paused worker: its client forgets it */
+  release_waiters(c);        /* a client: its workers go on */
   if (c->s.peer)
     b->host->peer_close(c->s.peer);
   c->s.peer = NULL;
@@ -475,6 +553,8 @@ void bin_accept(void *arg, int fd, const char *address)
   c->t = b->tls ? &bin_tls : &bin_plain;
   cog_list_init(&c->fq);
   cog_list_init(&c->rq);
+  cog_list_init(&c->wait);
+  cog_list_init(&c->waiters);
   snprintf(c->addr, sizeof(c->addr), "%s", address);
   cog_list_push_head(&b->conns, &c->link);
   b->nconns++;

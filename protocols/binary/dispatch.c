@@ -416,7 +416,12 @@ static void do_work(bd_sess_t *s, const bp_packet_t *p, cog_event_type_t type)
     ev.data = p->arg[1];
     ev.data_len = p->len[1];
   }
-  if (s->b->host->work(s->peer, &ev) != COG_OK)
+  /* flow control: a client this result leaves over --output-high-water
+   * pauses this worker (cb_event in conn.c) */
+  s->b->relay_src = s;
+  int rc = s->b->host->work(s->peer, &ev);
+  s->b->relay_src = NULL;
+  if (rc != COG_OK)
     bd_error(s, "JOB_NOT_FOUND", "Job given in work result not found");
 }
 

@@ -54,7 +54,7 @@ static void line_done_cb(struct bufferevent *r, short what, void *arg)
   c->line = NULL;
   if (c->dead)
     return;
-  if (!c->draining) {
+  if (!c->draining && !c->paused) {
     c->t->reading(c, 1);
     bin_process(c);
   }
@@ -137,7 +137,7 @@ static int text_line(conn_t *c)
  * admin protocol; the output they make is flushed once, after. */
 static void process(conn_t *c)
 {
-  while (!c->dead && !c->draining && c->line == NULL) {
+  while (!c->dead && !c->draining && !c->paused && c->line == NULL) {
     size_t avail = evbuffer_get_length(c->in);
     if (avail == 0)
       return;

@@ -43,6 +43,7 @@ static void tls_check_output(conn_t *c)
   size_t left = evbuffer_get_length(c->s.out);
   if (bin_over_limit(c, left))
     return;
+  bin_flow_drained(c);
   if (left == 0 && c->draining && bin_settled(c))
     bin_kill(c);
 }
@@ -199,6 +200,9 @@ static int tls_start(conn_t *c)
   c->in = bufferevent_get_input(c->bev);
   c->s.out = bufferevent_get_output(c->bev);
   bufferevent_setcb(c->bev, tls_read_cb, tls_write_cb, tls_event_cb, c);
+  /* the write callback (tls_check_output) runs when the output is down
+   * to --output-low-water: flow control resumes the workers there */
+  bufferevent_setwatermark(c->bev, EV_WRITE, b->low_water, 0);
   c->hs_timer = b->host->timer_add(b->hs_ms, tls_handshake_timeout, c);
   if (c->hs_timer == NULL || bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0) {
     LOG(b, COG_LOG_ERROR, "cannot set up a TLS connection from %s: closing it", c->addr);
