@@ -16,7 +16,8 @@
  * grab, PRE_SLEEP, work events, status, client id, cancel, functions,
  * maxqueue), the end of a loop turn, timers firing (CAN_DO_TIMEOUT, epoch
  * heap: as if their time had come), completing a pending commit, changing
- * the queue's behaviour, iterating the admin views, graceful drain.  At
+ * the queue's behaviour, iterating the admin views, graceful drain, the
+ * scheduler's test clock moving on (SUBMIT_JOB_SCHED schedules fire).  At
  * the end the harness shuts down in main.c's order.
  * The encoding: an opcode byte, then the bytes run_op() reads for it;
  * tests/fuzz/seeds.py writes programs with it.
@@ -415,7 +416,10 @@ static void parse_output(slot_t *s)
     size_t want = bp_cmds[type].nargs;
     FZ_CHECK(want ? nuls >= want - 1 : len == 0);
     switch (type) {
-    case BP_JOB_CREATED:
+    case BP_JOB_CREATED: /* a job's handle, or a schedule's (SUBMIT_JOB_SCHED) */
+      FZ_CHECK(len >= 7 && (memcmp(p, "H:fuzz:", 7) == 0 || memcmp(p, "S:fuzz:", 7) == 0));
+      remember_field(p, len);
+      break;
     case BP_JOB_ASSIGN:
     case BP_JOB_ASSIGN_UNIQ:
     case BP_JOB_ASSIGN_ALL:
@@ -801,7 +805,7 @@ static void op_views(void)
 static const char *const op_names[24] = {
   "open-fake", "open-bin", "close", "packet", "raw", "submit", "can_do", "cant_do", "reset",
   "grab", "pre_sleep", "work", "status", "set_id", "cancel", "function", "maxqueue", "turn",
-  "timers", "commit_done", "qmode", "views", "drain", "turn"
+  "timers", "commit_done", "qmode", "views", "drain", "clock"
 };
 
 static void run_op(unsigned op)
@@ -931,6 +935,14 @@ static void run_op(unsigned op)
     if (u8() % 4 == 0)
       cog_engine_drain();
     break;
+  case 23: { /* the scheduler's clock moves on: schedules due fire */
+    static const int64_t unit[4] = { 60, 3600, 86400, 31 * 86400 };
+    unsigned b = u8();
+    int64_t now = 0;
+    FZ_CHECK(cog_sched_test_clock(unit[b & 3] * (int64_t)(1 + (b >> 2)), &now) == COG_OK);
+    TRACE("  clock +%lld s\n", (long long)(unit[b & 3] * (int64_t)(1 + (b >> 2))));
+    break;
+  }
   default: /* the end of a loop turn */
     cog_defer_run();
     break;
@@ -953,6 +965,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(opts && cog_opts_add_table2(opts, "binary", plugin->options2) == COG_OK);
     cog_options = opts;
     bin_ref.name = bin_name;
+    cog_sched_enable_test_clock(); /* op "clock" moves it on */
   }
   IN = (in_t){ data, data + size };
   unsigned h0 = u8(), h1 = u8(), h2 = u8();

@@ -66,7 +66,7 @@ def packets():
 
 (OPEN_FAKE, OPEN_BIN, CLOSE, PACKET, RAW, SUBMIT, CAN_DO, CANT_DO, RESET, GRAB, PRE_SLEEP,
  WORK, STATUS, SET_ID, CANCEL, FUNCTION, MAXQUEUE, TURN, TIMERS, COMMIT_DONE, QMODE, VIEWS,
- DRAIN) = range(23)
+ DRAIN, CLOCK) = range(24)
 Q_OK, Q_FAIL, Q_ASYNC, Q_RET_ERR, Q_DONE_THEN_ERR = range(5)
 
 
@@ -158,6 +158,19 @@ def dispatch():
     b += pkt(1, 28, pool_arg(0), raw_arg(b"chunk")) + bytes([TURN])
     b += bytes([CLOSE, 1, 0, TURN, CLOSE, 0, 0, TURN])
     put("dispatch", "binary-streaming", b)
+
+    # SUBMIT_JOB_SCHED: every minute, and 03:10 each day, then the first
+    # replaced (same function and unique); the clock moves on a minute,
+    # an hour, a day, and a worker takes the firings
+    b = hdr() + bytes([OPEN_BIN, 0, OPEN_BIN, 1]) + pkt(1, 1, fn_arg(2))
+    b += pkt(0, 35, fn_arg(2), raw_arg(b"s1"), *[raw_arg(b"")] * 5, raw_arg(b"tick"))
+    b += pkt(0, 35, fn_arg(2), raw_arg(b"s2"), raw_arg(b"10"), raw_arg(b"3"), raw_arg(b""),
+             raw_arg(b""), raw_arg(b""), raw_arg(b"nightly"))
+    b += pkt(0, 35, fn_arg(2), raw_arg(b"s1"), raw_arg(b"*/5"), *[raw_arg(b"")] * 4,
+             raw_arg(b"replaced"))
+    b += bytes([CLOCK, 0, TURN]) + pkt(1, 9) + bytes([CLOCK, 1, TURN]) + pkt(1, 9)
+    b += bytes([CLOCK, 2, TIMERS, TURN]) + pkt(1, 9) + bytes([VIEWS, CLOSE, 0, 0, TURN])
+    put("dispatch", "binary-schedules", b)
 
     b = hdr() + bytes([OPEN_BIN, 0])
     for name, (typ, fields) in REQ.items():
