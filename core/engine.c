@@ -42,6 +42,7 @@ int cog_engine_init(const cog_engine_cfg_t *cfg)
   cog_hash_init(&cog_E.jobs);
   cog_hash_init(&cog_E.uniques);
   cog_hash_init(&cog_E.abilities);
+  cog_E.epoch = (cog_heap_t)COG_HEAP_INIT(cog_job_t, heap_idx, cog_epoch_less);
   for (int i = 0; i < COG_PRIO_COUNT; i++)
     cog_list_init(&cog_E.ready[i]);
   cog_list_init(&cog_E.peers);
@@ -84,14 +85,14 @@ void cog_engine_free(void)
   }
   cog_commit_abort_all();
   cog_sched_free();
-  if (cog_E.heap_timer)
-    cog_timer_cancel(cog_E.heap_timer);
+  if (cog_E.epoch_timer)
+    cog_timer_cancel(cog_E.epoch_timer);
   cog_hash_foreach(&cog_E.jobs, job_free_cb, NULL);
   cog_hash_free(&cog_E.jobs);
   cog_hash_free(&cog_E.uniques);
   cog_hash_free(&cog_E.abilities);
   cog_fn_free_all();
-  free(cog_E.heap);
+  cog_heap_free(&cog_E.epoch);
   memset(&cog_E, 0, sizeof(cog_E));
 }
 

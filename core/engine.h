@@ -4,6 +4,7 @@
 
 #include "cogd.h"
 #include "hash.h"
+#include "heap.h"
 
 typedef struct cog_fn cog_fn_t;
 typedef struct cog_job cog_job_t;
@@ -156,11 +157,10 @@ typedef struct cog_engine {
   uint64_t next_seq;     /* stays below COG_SEQ_LIMIT + jobs ever made */
   char prefix[COG_HANDLE_MAX]; /* "H:host:"               */
   size_t prefix_len;
-  /* epoch jobs: binary min-heap on when */
-  cog_job_t **heap;
-  uint32_t heap_len, heap_cap;
-  cog_timer_t *heap_timer;
-  int64_t heap_timer_at;
+  /* epoch jobs: min-heap on (when, seq), cog_job_t.heap_idx */
+  cog_heap_t epoch;
+  cog_timer_t *epoch_timer;
+  int64_t epoch_timer_at;
   /* persistent queue */
   const cog_queue_ops_t *qops;
   void *qstate;
@@ -206,9 +206,13 @@ static inline cog_fn_t *cog_fn_of_rlink(cog_link_t *l, int prio)
   return (cog_fn_t *)(void *)((char *)(l - prio) - offsetof(cog_fn_t, rlink));
 }
 void cog_job_to_qjob(const cog_job_t *j, cog_qjob_t *q);
-void cog_heap_push(cog_job_t *j);
-void cog_heap_remove(cog_job_t *j);
-void cog_heap_arm(void);
+/* The epoch heap (job.c): push makes j WAITING (or ready at once when the
+ * heap cannot grow); remove takes a WAITING job out; arm sets the one
+ * timer for the top.  cog_epoch_less orders it (engine.c's init). */
+int cog_epoch_less(const void *a, const void *b);
+void cog_epoch_push(cog_job_t *j);
+void cog_epoch_remove(cog_job_t *j);
+void cog_epoch_arm(void);
 /* Relay an event to every attached client. */
 void cog_job_relay(cog_job_t *j, const cog_event_t *ev);
 /* End a job: relay a terminal event (if ev), tell the queue, free. */

@@ -230,127 +230,68 @@ cog_job_t *cog_job_by_unique(cog_fn_t *fn, const char *u, size_t ulen,
 
 /* ----------------------------------------------------------- time heap */
 
-static int heap_less(const cog_job_t *a, const cog_job_t *b)
+int cog_epoch_less(const void *a, const void *b)
 {
+  const cog_job_t *x = a, *y = b;
   /* Equal times keep submission order. */
-  return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+  return x->when < y->when || (x->when == y->when && x->seq < y->seq);
 }
 
-static void heap_set(uint32_t i, cog_job_t *j)
+void cog_epoch_push(cog_job_t *j)
 {
-  cog_E.heap[i] = j;
-  j->heap_idx = i;
-}
-
-static void heap_up(uint32_t i)
-{
-  cog_job_t *j = cog_E.heap[i];
-  while (i > 0) {
-    uint32_t p = (i - 1) / 2;
-    if (!heap_less(j, cog_E.heap[p]))
-      break;
-    heap_set(i, cog_E.heap[p]);
-    i = p;
-  }
-  heap_set(i, j);
-}
-
-static void heap_down(uint32_t i)
-{
-  cog_job_t *j = cog_E.heap[i];
-  for (;;) {
-    uint32_t c = 2 * i + 1;
-    if (c >= cog_E.heap_len)
-      break;
-    if (c + 1 < cog_E.heap_len && heap_less(cog_E.heap[c + 1], cog_E.heap[c]))
-      c++;
-    if (!heap_less(cog_E.heap[c], j))
-      break;
-    heap_set(i, cog_E.heap[c]);
-    i = c;
-  }
-  heap_set(i, j);
-}
-
-void cog_heap_push(cog_job_t *j)
-{
-  if (cog_E.heap_len == cog_E.heap_cap) {
-    uint32_t cap = cog_E.heap_cap ? cog_E.heap_cap * 2 : 64;
-    cog_job_t **h = realloc(cog_E.heap, cap * sizeof(*h));
-    if (h == NULL) {
-      /* Cannot wait: run it now rather than lose it. */
-      cog_log(COG_LOG_ERROR, "out of memory for the epoch heap: running job now");
-      j->when = 0;
-      cog_job_make_ready(j);
-      return;
-    }
-    cog_E.heap = h;
-    cog_E.heap_cap = cap;
+  if (cog_heap_push(&cog_E.epoch, j) != COG_OK) {
+    /* Cannot wait: run it now rather than lose it. */
+    cog_log(COG_LOG_ERROR, "out of memory for the epoch heap: running job now");
+    j->when = 0;
+    cog_job_make_ready(j);
+    return;
   }
   j->state = COG_JOB_WAITING;
   j->fn->nwaiting[j->prio]++;
-  cog_E.heap[cog_E.heap_len] = j;
-  j->heap_idx = cog_E.heap_len++;
-  heap_up(j->heap_idx);
-  cog_heap_arm();
+  cog_epoch_arm();
 }
 
-void cog_heap_remove(cog_job_t *j)
+void cog_epoch_remove(cog_job_t *j)
 {
-  uint32_t i = j->heap_idx;
   j->fn->nwaiting[j->prio]--;
-  cog_E.heap_len--;
-  if (i != cog_E.heap_len) {
-    heap_set(i, cog_E.heap[cog_E.heap_len]);
-    heap_up(i);
-    heap_down(cog_E.heap[i]->heap_idx);
-  }
+  cog_heap_remove(&cog_E.epoch, j);
   j->state = 0;
 }
 
-static void heap_fire(void *arg)
+static void epoch_fire(void *arg)
 {
   (void)arg;
-  cog_E.heap_timer = NULL;
+  cog_E.epoch_timer = NULL;
   int64_t now = cog_unix_time();
-  while (cog_E.heap_len && cog_E.heap[0]->when <= now) {
-    cog_job_t *j = cog_E.heap[0];
-    cog_heap_remove(j);
+  cog_job_t *j;
+  while ((j = cog_heap_top(&cog_E.epoch)) != NULL && j->when <= now) {
+    cog_epoch_remove(j);
     j->when = 0;
     cog_job_make_ready(j);
   }
-  cog_heap_arm();
+  cog_epoch_arm();
 }
 
-void cog_heap_arm(void)
+void cog_epoch_arm(void)
 {
-  if (cog_E.heap_len == 0) {
-    if (cog_E.heap_timer) {
-      cog_timer_cancel(cog_E.heap_timer);
-      cog_E.heap_timer = NULL;
+  const cog_job_t *top = cog_heap_top(&cog_E.epoch);
+  if (top == NULL) {
+    if (cog_E.epoch_timer) {
+      cog_timer_cancel(cog_E.epoch_timer);
+      cog_E.epoch_timer = NULL;
     }
     return;
   }
-  int64_t at = cog_E.heap[0]->when;
-  if (cog_E.heap_timer && cog_E.heap_timer_at == at)
+  int64_t at = top->when;
+  if (cog_E.epoch_timer && cog_E.epoch_timer_at == at)
     return;
-  if (cog_E.heap_timer)
-    cog_timer_cancel(cog_E.heap_timer);
-  /* From the µs clock, rounded up to the timer's ms: the job is handed out
-   * when its second begins, not up to a second later.  The timer runs on
-   * a monotonic clock, and time() may lag a tick: one that fires before
-   * cog_unix_time() has reached the second finds nothing due and comes
-   * back here for another ms.  Far ahead, it wakes once a day. */
-  int64_t now_us = cog_unix_time_us(), now = now_us / 1000000;
-  uint64_t ms;
-  if (at > now + 86400)
-    ms = 86400000u;
-  else if (at > now)
-    ms = ((uint64_t)(at * 1000000 - now_us) + 999) / 1000;
-  else
-    ms = cog_unix_time() >= at ? 0 : 1;
-  cog_E.heap_timer = cog_timer_add(ms, heap_fire, NULL);
-  cog_E.heap_timer_at = at;
+  if (cog_E.epoch_timer)
+    cog_timer_cancel(cog_E.epoch_timer);
+  /* The timer runs on a monotonic clock, and time() may lag a tick: see
+   * cog_heap_timer_ms. */
+  uint64_t ms = cog_heap_timer_ms(at, cog_unix_time_us(), cog_unix_time());
+  cog_E.epoch_timer = cog_timer_add(ms, epoch_fire, NULL);
+  cog_E.epoch_timer_at = at;
 }
 
 /* ------------------------------------------------------------- queues */
@@ -358,7 +299,7 @@ void cog_heap_arm(void)
 void cog_job_make_ready(cog_job_t *j)
 {
   if (j->when > 0 && j->when > cog_unix_time()) {
-    cog_heap_push(j);
+    cog_epoch_push(j);
     return;
   }
   j->state = COG_JOB_QUEUED;
@@ -388,8 +329,8 @@ void cog_job_unqueue(cog_job_t *j)
     cog_job_dequeue(j);
     break;
   case COG_JOB_WAITING:
-    cog_heap_remove(j);
-    cog_heap_arm();
+    cog_epoch_remove(j);
+    cog_epoch_arm();
     break;
   default:
     break;

@@ -39,15 +39,16 @@ typedef struct sched {
   char buf[];               /* function NUL unique NUL data */
 } sched_t;
 
+static int sched_less(const void *a, const void *b);
+
 static struct {
   cog_hash_t bykey, byid;
-  sched_t **heap;
-  uint32_t len, cap;
+  cog_heap_t heap;          /* on (next, id), sched_t.heap_idx */
   cog_timer_t *timer;
   uint64_t next_id;
   int test_clock;
   int64_t offset;           /* test clock: seconds ahead of the real one */
-} S;
+} S = { .heap = COG_HEAP_INIT(sched_t, heap_idx, sched_less) };
 
 static int64_t sched_now(void) { return cog_unix_time() + S.offset; }
 
@@ -115,52 +116,10 @@ static int parse_handle(const char *h, size_t len, uint64_t *id)
 
 /* ---------------------------------------------------------------- heap */
 
-static int less(const sched_t *a, const sched_t *b)
+static int sched_less(const void *a, const void *b)
 {
-  return a->next < b->next || (a->next == b->next && a->id < b->id);
-}
-
-static void hset(uint32_t i, sched_t *s)
-{
-  S.heap[i] = s;
-  s->heap_idx = i;
-}
-
-static void hup(uint32_t i)
-{
-  sched_t *s = S.heap[i];
-  while (i > 0 && less(s, S.heap[(i - 1) / 2])) {
-    hset(i, S.heap[(i - 1) / 2]);
-    i = (i - 1) / 2;
-  }
-  hset(i, s);
-}
-
-static void hdown(uint32_t i)
-{
-  sched_t *s = S.heap[i];
-  for (;;) {
-    uint32_t c = 2 * i + 1;
-    if (c >= S.len)
-      break;
-    if (c + 1 < S.len && less(S.heap[c + 1], S.heap[c]))
-      c++;
-    if (!less(S.heap[c], s))
-      break;
-    hset(i, S.heap[c]);
-    i = c;
-  }
-  hset(i, s);
-}
-
-static void hremove(sched_t *s)
-{
-  uint32_t i = s->heap_idx;
-  if (--S.len != i) {
-    hset(i, S.heap[S.len]);
-    hup(i);
-    hdown(S.heap[i]->heap_idx);
-  }
+  const sched_t *x = a, *y = b;
+  return x->next < y->next || (x->next == y->next && x->id < y->id);
 }
 
 static void fire_cb(void *arg);
@@ -171,18 +130,13 @@ static void arm(void)
     cog_timer_cancel(S.timer);
     S.timer = NULL;
   }
-  if (S.len == 0)
+  const sched_t *top = cog_heap_top(&S.heap);
+  if (top == NULL)
     return;
-  /* From the µs clock, so a minute fires when it begins; a timer that
-   * comes early finds nothing due and re-arms.  Far ahead: once a day. */
-  int64_t now_us = cog_unix_time_us() + S.offset * 1000000, at = S.heap[0]->next;
-  uint64_t ms;
-  if (at > now_us / 1000000 + 86400)
-    ms = 86400000u;
-  else if (at * 1000000 > now_us)
-    ms = ((uint64_t)(at * 1000000 - now_us) + 999) / 1000;
-  else
-    ms = sched_now() >= at ? 0 : 1;
+  /* On the scheduler's clock (the test clock's offset included), so a
+   * minute fires when it begins. */
+  uint64_t ms = cog_heap_timer_ms(top->next, cog_unix_time_us() + S.offset * 1000000,
+                                  sched_now());
   S.timer = cog_timer_add(ms, fire_cb, NULL);
   if (S.timer == NULL)
     cog_log(COG_LOG_ERROR, "out of memory for the schedule timer: schedules wait");
@@ -225,13 +179,13 @@ static void fire(sched_t *s, int64_t now)
 static void fire_due(void)
 {
   int64_t now = sched_now();
-  while (S.len && S.heap[0]->next <= now) {
-    sched_t *s = S.heap[0];
+  sched_t *s;
+  while ((s = cog_heap_top(&S.heap)) != NULL && s->next <= now) {
     fire(s, now);
     if (s->next < 0)
-      hremove(s); /* past year 9999: stays listed, never fires */
+      cog_heap_remove(&S.heap, s); /* past year 9999: stays listed, never fires */
     else
-      hdown(0);
+      cog_heap_fix(&S.heap, s);
   }
   arm();
 }
@@ -248,7 +202,7 @@ static void fire_cb(void *arg)
 static void unlink_sched(sched_t *s)
 {
   if (s->next >= 0)
-    hremove(s);
+    cog_heap_remove(&S.heap, s);
   if (s->unique_len)
     cog_hash_remove(&S.bykey, &s->knode);
   cog_hash_remove(&S.byid, &s->hnode);
@@ -297,14 +251,6 @@ int cog_sched_submit(const cog_sched_submit_t *in, char *hout, size_t *hlen, cha
     snprintf(err, errcap, "Too many schedules (%d)", SCHED_MAX);
     return COG_EQUEUEFULL;
   }
-  if (old == NULL && S.len == S.cap) {
-    uint32_t cap = S.cap ? S.cap * 2 : 16;
-    sched_t **h = realloc(S.heap, cap * sizeof(*h));
-    if (h == NULL)
-      return COG_ENOMEM;
-    S.heap = h;
-    S.cap = cap;
-  }
   sched_t *s = malloc(sizeof(*s) + in->function_len + in->unique_len + 2 + in->data_len);
   if (s == NULL)
     return COG_ENOMEM;
@@ -330,6 +276,10 @@ int cog_sched_submit(const cog_sched_submit_t *in, char *hout, size_t *hlen, cha
     unlink_sched(old);
     free(old);
   } else {
+    if (cog_heap_reserve(&S.heap) != COG_OK) {
+      free(s);
+      return COG_ENOMEM;
+    }
     if (S.next_id == 0)
       S.next_id = (uint64_t)cog_unix_time_us();
     s->id = S.next_id++;
@@ -338,9 +288,7 @@ int cog_sched_submit(const cog_sched_submit_t *in, char *hout, size_t *hlen, cha
     cog_hash_insert(&S.bykey, &s->knode, key_hash(s->function, s->function_len, s->unique,
                                                   s->unique_len));
   cog_hash_insert(&S.byid, &s->hnode, cog_hash_u64(s->id));
-  S.heap[S.len] = s;
-  s->heap_idx = S.len++;
-  hup(s->heap_idx);
+  cog_heap_push(&S.heap, s); /* cannot fail: a replaced one made room, or reserve did */
   arm();
   int n = format_handle(s->id, hout, COG_HANDLE_MAX + 1);
   if (n < 0)
@@ -433,8 +381,9 @@ void cog_sched_free(void)
   cog_hash_foreach(&S.byid, free_cb, NULL);
   cog_hash_free(&S.byid);
   cog_hash_free(&S.bykey);
-  free(S.heap);
+  cog_heap_free(&S.heap);
   int tc = S.test_clock;
   memset(&S, 0, sizeof(S));
+  S.heap = (cog_heap_t)COG_HEAP_INIT(sched_t, heap_idx, sched_less);
   S.test_clock = tc;
 }

@@ -615,7 +615,7 @@ static void job_check(cog_hnode_t *n, void *arg)
     t->queued[j->prio]--;
     break;
   case COG_JOB_WAITING:
-    FZ_CHECK(j->heap_idx < cog_E.heap_len && cog_E.heap[j->heap_idx] == j);
+    FZ_CHECK(j->heap_idx < cog_E.epoch.len && cog_E.epoch.v[j->heap_idx] == j);
     t->waiting[j->prio]--;
     break;
   case COG_JOB_RUNNING:
@@ -649,8 +649,11 @@ static void check_engine(void)
   FZ_CHECK(t.running == 0 && t.jobs == cog_E.jobs.count && t.bytes == cog_E.job_bytes);
   if (cog_E.cfg.max_jobs)
     FZ_CHECK(cog_E.jobs.count <= cog_E.cfg.max_jobs + (uint64_t)nreplay);
-  for (uint32_t i = 0; i < cog_E.heap_len; i++)
-    FZ_CHECK(cog_E.heap[i]->heap_idx == i && cog_E.heap[i]->state == COG_JOB_WAITING);
+  for (size_t i = 0; i < cog_E.epoch.len; i++) {
+    const cog_job_t *w = cog_E.epoch.v[i];
+    FZ_CHECK(w->heap_idx == i && w->state == COG_JOB_WAITING);
+    FZ_CHECK(i == 0 || !cog_epoch_less(w, cog_E.epoch.v[(i - 1) / 2])); /* heap order */
+  }
   size_t npeers = 0;
   for (cog_link_t *l = cog_E.peers.next; l != &cog_E.peers; l = l->next, npeers++) {
     cog_peer_t *p = cog_container_of(l, cog_peer_t, all);
