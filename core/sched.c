@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHED_MAX       65536          /* schedules held at once */
+#define SCHED_MAX       1048576          /* schedules held at once */
 #define FIRE_SUFFIX     13             /* "@YYYYMMDDHHMM" */
 
 typedef struct sched {
