@@ -4,16 +4,22 @@ is sampled all along and must stay under BOUND MiB; every byte arrives in
 order (SHA-256); ECHO_REQ round trips and small foreground jobs on other
 connections are timed during the slow phase.  Then a client, and a
 streaming job's worker, disconnect while the worker is paused.
-Usage: flowcheck.py PID TOTAL_MIB SLOW_S BOUND_MIB LAT_MS"""
+With CA_FILE every connection (client, workers, echo) speaks TLS, the
+server's certificate checked against CA_FILE.
+Usage: flowcheck.py PID TOTAL_MIB SLOW_S BOUND_MIB LAT_MS [CA_FILE]"""
 import hashlib
 import socket
 import struct
 import sys
 import threading
 import time
+import gearproto
 from gearproto import *
 
 PID, TOTAL, SLOW, BOUND, LAT = (int(a) for a in sys.argv[1:6])
+if len(sys.argv) > 6:
+    import ssl
+    gearproto.TLS = ssl.create_default_context(cafile=sys.argv[6])
 CHUNK = 64 * 1024
 N = TOTAL * 1024 * 1024 // CHUNK
 GONE = 1024  # chunks (64 MiB) a worker tries to send to a client that left
@@ -86,6 +92,8 @@ def client(func, streaming=False):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     s.connect(("127.0.0.1", PORT))
+    if gearproto.TLS is not None:
+        s = gearproto.TLS.wrap_socket(s, server_hostname="localhost")
     c = Conn.__new__(Conn)
     c.sock, c.buf, c.closed, c.port = s, b"", False, PORT
     if streaming:

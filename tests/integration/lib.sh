@@ -548,6 +548,35 @@ vg_check() {
   done
 }
 
+# ---------------------------------------------------------------- TLS
+# tls_mkcert DIR NAME CN [SAN]: DIR/NAME.key and DIR/NAME.pem, signed by
+# the CA made by tls_pki (SAN defaults to DNS:CN)
+tls_mkcert() {
+  local d=$1
+  openssl req -newkey rsa:2048 -nodes -keyout "$d/$2.key" -out "$d/$2.csr" -subj "/CN=$3" \
+    2>/dev/null || return 1
+  printf 'subjectAltName=%s\n' "${4:-DNS:$3}" > "$d/$2.ext"
+  openssl x509 -req -in "$d/$2.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -out "$d/$2.pem" -days 2 -extfile "$d/$2.ext" 2>/dev/null
+}
+
+# tls_pki DIR: a throwaway CA (DIR/ca.pem) and a server certificate for
+# localhost and 127.0.0.1 (DIR/server.pem, DIR/server.key); sets TLSOPTS
+# to the cogd options serving it.  Returns 1 if openssl fails.
+tls_pki() {
+  mkdir -p "$1" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1/ca.key" -out "$1/ca.pem" -days 2 \
+      -subj "/CN=cogd test CA" 2>/dev/null &&
+    tls_mkcert "$1" server localhost "DNS:localhost,IP:127.0.0.1" || return 1
+  chmod 600 "$1"/*.key
+  TLSOPTS=(--ssl --ssl-certificate "$1/server.pem" --ssl-key "$1/server.key")
+}
+
+# cogd_has_tls: exit status 0 when $COGD is built with OpenSSL
+cogd_has_tls() {
+  ! "$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --ssl --check-args 2>&1 | grep -q "built without TLS"
+}
+
 # ---------------------------------------------------------------- tools
 # gm ARGS...: the gearman command-line tool against the test server
 gm() {

@@ -8,25 +8,14 @@
 . "$(dirname "$0")/lib.sh"
 [ "$SERVER" = cogd ] || skip "cogd only"
 need openssl curl
-"$COGD" --plugin-dir "$COGD_PLUGIN_DIR" --ssl --check-args 2>&1 | grep -q "built without TLS" &&
-  skip "cogd built without OpenSSL"
+cogd_has_tls || skip "cogd built without OpenSSL"
 
 # --- a CA, a server certificate for localhost/127.0.0.1, a client one
 P="$TMPD/pki"
-mkdir -p "$P"
-mkcert() { # NAME CN [SAN]: NAME.key, NAME.pem signed by the CA
-  openssl req -newkey rsa:2048 -nodes -keyout "$P/$1.key" -out "$P/$1.csr" -subj "/CN=$2" \
-    2>/dev/null || return 1
-  printf 'subjectAltName=%s\n' "${3:-DNS:$2}" > "$P/$1.ext"
-  openssl x509 -req -in "$P/$1.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial \
-    -out "$P/$1.pem" -days 2 -extfile "$P/$1.ext" 2>/dev/null
-}
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$P/ca.key" -out "$P/ca.pem" -days 2 \
-  -subj "/CN=cogd test CA" 2>/dev/null &&
-  mkcert server localhost "DNS:localhost,IP:127.0.0.1" && mkcert client worker-1 ||
+mkcert() { tls_mkcert "$P" "$@"; } # NAME CN [SAN]: NAME.key, NAME.pem signed by the CA
+tls_pki "$P" && mkcert client worker-1 ||
   { fail "making the test certificates with openssl"; finish; }
 chmod 600 "$P"/*.key
-TLSOPTS=(--ssl --ssl-certificate "$P/server.pem" --ssl-key "$P/server.key")
 
 # --- start-up failures: the file and the reason, exit status 1
 out=$("$COGD" --plugin-dir "$COGD_PLUGIN_DIR" -p 0 --ssl --ssl-certificate "$P/nosuch.pem" 2>&1)
